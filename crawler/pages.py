@@ -1,0 +1,218 @@
+"""Page objects: everything qupost knows about the shapes Qutoutiao serves.
+
+Each parser takes bytes or text and returns plain data, so tests can call it
+on saved pages.  Parsers raise :class:`PageError` (with a short reason that
+becomes a stat name) and never anything else.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from typing import Any
+
+from parsel import Selector
+
+from crawler.urls import canonical_url, is_http_url, is_valid_id, unescape_url
+
+
+class PageError(Exception):
+    """A response that cannot be read; ``reason`` is a short stat-friendly word."""
+
+    def __init__(self, reason: str, detail: str = "") -> None:
+        super().__init__(f"{reason}: {detail}" if detail else reason)
+        self.reason = reason
+        self.detail = detail
+
+
+@dataclass
+class ListEntry:
+    """One article row of the list API."""
+
+    qupost_id: str
+    url: str
+    canonical_url: str
+    title: str = ""
+    detail_url: str | None = None
+    publish_time: str | None = None
+    show_time: str | None = None
+    author: str = ""
+    cover_url: str | None = None
+
+
+@dataclass
+class ListPage:
+    """A parsed list API envelope."""
+
+    entries: list[ListEntry] = field(default_factory=list)
+    min_time: str | None = None
+    rows: int = 0
+    skipped: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass
+class ArticlePage:
+    """What an article page (or its detail JSON) says."""
+
+    title: str = ""
+    source: str = ""
+    time_text: str = ""
+    body_html: str | None = None
+
+
+def _text(value: Any) -> str:
+    return value.strip() if isinstance(value, str) else ""
+
+
+def _as_id(value: Any) -> str:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    return value.strip() if isinstance(value, str) else ""
+
+
+def _load_json(body: bytes) -> Any:
+    text = body.decode("utf-8-sig", errors="replace").strip()
+    if not text:
+        raise PageError("empty", "empty body")
+    if text[0] == "<":
+        raise PageError("not_json", "HTML where JSON was expected")
+    try:
+        return json.loads(text)
+    except ValueError as exc:
+        raise PageError("bad_json", str(exc)[:80]) from exc
+
+
+def parse_list(body: bytes) -> ListPage:
+    """Read a list API response into article entries, counting what was skipped."""
+    doc = _load_json(body)
+    if not isinstance(doc, dict):
+        raise PageError("bad_envelope", "top level is not an object")
+    code = doc.get("code")
+    if code not in (0, "0"):
+        raise PageError("api_error", f"code={code!r} message={_text(doc.get('message'))!r}")
+    data = doc.get("data")
+    if not isinstance(data, dict):
+        raise PageError("bad_envelope", "no data object")
+    rows = data.get("data")
+    if rows is None:
+        rows = []
+    if not isinstance(rows, list):
+        raise PageError("bad_envelope", "data.data is not a list")
+    page = ListPage(rows=len(rows))
+    min_time = data.get("min_time")
+    if isinstance(min_time, int | str) and str(min_time).isdigit():
+        page.min_time = str(min_time)
+    seen: set[str] = set()
+    for row in rows:
+        kind, entry = _read_row(row)
+        if entry is not None and entry.qupost_id in seen:
+            kind, entry = "duplicate", None
+        if entry is None:
+            page.skipped[kind] = page.skipped.get(kind, 0) + 1
+            continue
+        seen.add(entry.qupost_id)
+        page.entries.append(entry)
+    return page
+
+
+def _read_row(row: Any) -> tuple[str, ListEntry | None]:
+    if not isinstance(row, dict):
+        return "invalid", None
+    if row.get("type") == "ad":
+        return "ad", None
+    content_type = str(row.get("content_type", "1")).strip()
+    if content_type not in ("1", ""):
+        return "non_article", None
+    qupost_id = _as_id(row.get("id"))
+    url = unescape_url(_text(row.get("url")))
+    if not qupost_id and not url:
+        return "ad", None
+    if not is_valid_id(qupost_id) or not is_http_url(url):
+        return "invalid", None
+    detail = unescape_url(_text(row.get("detail_url")))
+    covers = row.get("cover")
+    cover = covers[0] if isinstance(covers, list) and covers else None
+    return "article", ListEntry(
+        qupost_id=qupost_id,
+        url=url,
+        canonical_url=canonical_url(url),
+        title=_text(row.get("title")),
+        detail_url=detail if is_http_url(detail) else None,
+        publish_time=_digits_or_none(row.get("publish_time")),
+        show_time=_digits_or_none(row.get("show_time")),
+        author=_text(row.get("source_name")) or _text(row.get("nickname")),
+        cover_url=unescape_url(cover) if isinstance(cover, str) and cover.strip() else None,
+    )
+
+
+def _digits_or_none(value: Any) -> str | None:
+    text = _as_id(value)
+    return text if text.isdigit() and int(text) > 0 else None
+
+
+_NO_SUCH_KEY = re.compile(rb"<Code>\s*NoSuchKey\s*</Code>|\"NoSuchKey\"|NoSuchKey")
+
+
+def is_deleted(status: int, body: bytes) -> bool:
+    """A 404, or the object store's ``NoSuchKey`` error with any status."""
+    return status == 404 or (len(body) < 4096 and _NO_SUCH_KEY.search(body) is not None)
+
+
+_TIME_IN_INFO = re.compile(
+    r"(\d{4}[-/年]\d{1,2}[-/月]\d{1,2}日?(?:\s+\d{1,2}:\d{2}(?::\d{2})?)?"
+    r"|\d{1,2}月\d{1,2}日(?:\s*\d{1,2}:\d{2})?"
+    r"|\d+\s*(?:秒|分钟|小时|天)前|刚刚|(?:今天|昨天|前天)\s*(?:\d{1,2}:\d{2})?)"
+)
+
+
+def parse_article(text: str) -> ArticlePage:
+    """Read an article page: title, ``.info`` source and time, and the body HTML.
+
+    ``body_html`` is None when the page has no ``div.content``; the caller then
+    falls back to the detail JSON.
+    """
+    sel = Selector(text=text or "<html></html>")
+    article = sel.css("div.article")
+    scope = article if article else sel
+    title = " ".join(scope.css("h1 ::text").getall()).strip()
+    info_text = " ".join(t.strip() for t in scope.css(".info ::text").getall() if t.strip())
+    time_match = _TIME_IN_INFO.search(info_text)
+    time_text = time_match.group(0) if time_match else ""
+    source = _source_from_info(scope, info_text, time_text)
+    content = scope.css("div.content")
+    body = content[0].get() if content else None
+    return ArticlePage(title=title, source=source, time_text=time_text, body_html=body)
+
+
+def _source_from_info(scope: Any, info_text: str, time_text: str) -> str:
+    for candidate in scope.css(".info .source ::text, .info .src ::text").getall():
+        if candidate.strip():
+            return str(candidate).strip()
+    remainder = info_text.replace(time_text, " ") if time_text else info_text
+    remainder = re.sub(r"^(来源|作者)[:：]\s*", "", remainder.strip())
+    return remainder.split()[0] if remainder.split() else ""
+
+
+def parse_detail_json(body: bytes) -> ArticlePage:
+    """Read the ``detail_url`` JSON, or the JSONP ``cb({...})`` form of it."""
+    text = body.decode("utf-8-sig", errors="replace").strip()
+    match = re.fullmatch(r"[\w$.]*\s*\((.*)\)\s*;?", text, flags=re.S)
+    if match:
+        text = match.group(1)
+    doc = _load_json(text.encode("utf-8"))
+    if isinstance(doc, dict) and isinstance(doc.get("data"), dict) and "detail" not in doc:
+        doc = doc["data"]
+    if not isinstance(doc, dict):
+        raise PageError("bad_detail", "detail JSON is not an object")
+    detail = doc.get("detail")
+    if not isinstance(detail, str) or not detail.strip():
+        raise PageError("no_body", "detail JSON has no body")
+    if detail.lstrip().startswith(("{", "[")):
+        raise PageError("video", "detail holds a video, not an article body")
+    return ArticlePage(
+        title=_text(doc.get("title")),
+        source=_text(doc.get("sourceName")) or _text(doc.get("source_name")),
+        time_text=_text(doc.get("publish_info")) or _text(doc.get("publish_time")),
+        body_html=detail,
+    )

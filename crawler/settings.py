@@ -1,0 +1,103 @@
+"""Scrapy settings for qupost: every QUPOST_* setting has its default here.
+
+Each one can be overridden on the command line with ``-s NAME=VALUE``.  The
+README documents them all; ``QUPOST_PROFILE`` switches whole groups at once
+(``fast`` for local runs and benchmarks, see ``crawler/profiles.py``).
+"""
+
+from __future__ import annotations
+
+BOT_NAME = "qupost"
+
+SPIDER_MODULES = ["crawler.spiders"]
+NEWSPIDER_MODULE = "crawler.spiders"
+COMMANDS_MODULE = "crawler.commands"
+
+# --- what to crawl --------------------------------------------------------
+QUPOST_LIST_API = "http://api.1sapp.com/content/outList"
+QUPOST_ALLOWED_DOMAINS = ["qutoutiao.net", "qktoutiao.com", "1sapp.com"]
+# Hosts that may be fetched even though they resolve to private or loopback
+# addresses (the list API's host is always allowed).  See README "Security".
+QUPOST_TRUSTED_HOSTS: list[str] = []
+
+# --- where it goes ----------------------------------------------------------
+QUPOST_DATABASE_URL = "sqlite:///output/qupost.db"
+QUPOST_SOURCE_DIR = "output/source"
+# IMAGES_STORE is Scrapy's own setting; unset means <QUPOST_SOURCE_DIR>/images/qupost.
+IMAGES_STORE = None
+QUPOST_WRITE_POSTS = True
+
+# --- post format ------------------------------------------------------------
+QUPOST_IMAGE_URL_BASE = "/images/qupost/"
+QUPOST_IMAGE_MODE = "local"
+QUPOST_IMAGE_PROXY = ""
+QUPOST_DATE_FORMAT = "rfc1123"
+QUPOST_TIMEZONE = "Asia/Shanghai"
+QUPOST_FSYNC = False
+QUPOST_CATEGORIES = ["新媒体", "趣头条", "分类"]
+QUPOST_COVER_KEYS = ["headimg", "thumbnail"]
+
+# --- images -----------------------------------------------------------------
+# Refuse images whose header declares more pixels than this (0 = no cap).
+QUPOST_IMAGE_MAX_PIXELS = 50_000_000
+# Media downloads in flight at once, across all articles.
+QUPOST_IMAGE_CONCURRENCY = 16
+
+# --- runs -------------------------------------------------------------------
+QUPOST_PROGRESS_INTERVAL = 10.0
+QUPOST_PROFILE = ""
+
+# --- politeness: fit for the real site ---------------------------------------
+USER_AGENT = "qupost/0.1 (+https://github.com/qupost/qupost; Hexo archiver)"
+ROBOTSTXT_OBEY = True
+CONCURRENT_REQUESTS = 8
+CONCURRENT_REQUESTS_PER_DOMAIN = 4
+DOWNLOAD_DELAY = 0.5
+DOWNLOAD_TIMEOUT = 30
+DOWNLOAD_MAXSIZE = 16 * 1024 * 1024
+DOWNLOAD_WARNSIZE = 4 * 1024 * 1024
+AUTOTHROTTLE_ENABLED = True
+AUTOTHROTTLE_START_DELAY = 1.0
+AUTOTHROTTLE_MAX_DELAY = 30.0
+AUTOTHROTTLE_TARGET_CONCURRENCY = 2.0
+RETRY_ENABLED = True
+RETRY_TIMES = 3
+RETRY_HTTP_CODES = [500, 502, 503, 504, 522, 524, 408, 429]
+COOKIES_ENABLED = False
+TELNETCONSOLE_ENABLED = False
+REDIRECT_MAX_TIMES = 5
+# Deleted articles answer 404; the spider reads that itself.
+HTTPERROR_ALLOWED_CODES = [404]
+
+# Debug-level lines for every request drown a cron log.
+LOG_LEVEL = "INFO"
+LOGSTATS_INTERVAL = 0
+
+# --- components ---------------------------------------------------------------
+ADDONS = {
+    "crawler.profiles.Profiles": 0,
+}
+
+SPIDER_MIDDLEWARES = {
+    "crawler.middlewares.IncrementalMiddleware": 600,
+}
+
+DOWNLOADER_MIDDLEWARES = {
+    "crawler.middlewares.SafeFetchMiddleware": 90,
+}
+
+ITEM_PIPELINES = {
+    "pipelines.clean.CleanPipeline": 100,
+    "pipelines.dates.DatePipeline": 200,
+    "pipelines.images.ImagePipeline": 300,
+    "pipelines.store.StoragePipeline": 400,
+}
+
+EXTENSIONS = {
+    "storage.catalog.Catalog": 90,
+    "storage.runs.RunRecorder": 100,
+    "crawler.progress.Progress": 110,
+}
+
+TWISTED_REACTOR = "twisted.internet.asyncioreactor.AsyncioSelectorReactor"
+FEED_EXPORT_ENCODING = "utf-8"

@@ -1,0 +1,75 @@
+"""Qutoutiao URL rules: canonical article URLs, detail endpoints, image renditions."""
+
+from __future__ import annotations
+
+import html
+import math
+import re
+from urllib.parse import urljoin, urlsplit, urlunsplit
+
+_ARTICLE_ID = re.compile(r"/(\d{1,20})\.html?$")
+_DIGITS = re.compile(r"\d{1,20}")
+# Image hosts whose ``?imageView2/...`` suffix asks for a resized rendition.
+_CDN_HOST_SUFFIXES = ("1sapp.com", "qutoutiao.net", "qktoutiao.com", "qpic.cn")
+
+
+def unescape_url(url: str) -> str:
+    """Undo the HTML escaping (``&amp;``) and JSON slashes the list API leaves in URLs."""
+    return html.unescape(url.replace("\\/", "/")).strip()
+
+
+def canonical_url(url: str) -> str:
+    """The article URL without its query and fragment.
+
+    The list API appends a rotating ``key=`` parameter, so the query must not
+    take part in identity or deduplication.
+    """
+    parts = urlsplit(unescape_url(url))
+    return urlunsplit((parts.scheme.lower(), parts.netloc.lower(), parts.path, "", ""))
+
+
+def article_id_from_url(url: str) -> str | None:
+    """The numeric article id in a ``/detail/YYYY/MM/DD/<id>.html`` URL, if any."""
+    match = _ARTICLE_ID.search(urlsplit(url).path)
+    return match.group(1) if match else None
+
+
+def is_valid_id(value: object) -> bool:
+    """True for an article id we can use as a file name: 1 to 20 ASCII digits."""
+    return isinstance(value, str) and _DIGITS.fullmatch(value) is not None
+
+
+def jsonp_url(article_url: str, qupost_id: str) -> str:
+    """The JSONP detail endpoint for an article, on the article page's host."""
+    n = int(qupost_id)
+    path = f"/detail/jsonp/{math.ceil(n / 1000)}/{math.ceil(n / 100)}/{math.ceil(n / 10)}/{n}.js"
+    parts = urlsplit(article_url)
+    return urlunsplit((parts.scheme or "http", parts.netloc, path, "", ""))
+
+
+def is_http_url(url: str) -> bool:
+    parts = urlsplit(url)
+    return parts.scheme in ("http", "https") and bool(parts.hostname)
+
+
+def resolve_image_url(src: str, base_url: str) -> str | None:
+    """The absolute original-quality URL of an image, or None if it is not http(s).
+
+    Protocol-relative and relative sources are resolved against the page; a
+    CDN rendition suffix (``?imageView2/...``) is removed so the original is
+    fetched.
+    """
+    src = unescape_url(src)
+    if not src or src.startswith("data:"):
+        return None
+    absolute = urljoin(base_url, src)
+    if not is_http_url(absolute):
+        return None
+    parts = urlsplit(absolute)
+    host = (parts.hostname or "").lower()
+    query = parts.query
+    if query.startswith("imageView2") or query.startswith("imageMogr2"):
+        query = ""
+    elif any(host == s or host.endswith("." + s) for s in _CDN_HOST_SUFFIXES):
+        query = re.sub(r"(^|&)image(View2|Mogr2)[^&]*", "", query).strip("&")
+    return urlunsplit((parts.scheme, parts.netloc, parts.path, query, ""))

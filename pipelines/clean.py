@@ -1,0 +1,172 @@
+"""HTML cleaning: turn an article body into safe, minimal HTML and list its images.
+
+The cleaner is an allowlist (nh3): anything not listed is dropped, so new
+tricks in the source cannot reach the blog.  Before sanitising, lazy images
+are resolved (``data-src`` → ``src``), page chrome is removed and every image
+URL is made absolute and original-quality.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from typing import Any, Self
+
+import lxml.html
+import nh3
+from itemadapter import ItemAdapter
+from lxml import etree
+from scrapy.crawler import Crawler
+from scrapy.exceptions import DropItem
+
+from crawler.items import ImageRef
+from crawler.urls import resolve_image_url, unescape_url
+
+logger = logging.getLogger(__name__)
+
+ALLOWED_TAGS = {
+    "p", "br", "strong", "em", "b", "i", "u", "h2", "h3", "h4", "h5", "h6",
+    "ul", "ol", "li", "blockquote", "a", "img", "figure", "figcaption",
+    "table", "thead", "tbody", "tfoot", "tr", "th", "td", "caption",
+}  # fmt: skip
+ALLOWED_ATTRIBUTES = {
+    "a": {"href"},
+    "img": {"src", "alt", "data-size"},
+    "td": {"colspan", "rowspan"},
+    "th": {"colspan", "rowspan"},
+}
+# Dropped with everything inside them, not just unwrapped.
+DROP_WITH_CONTENT = {
+    "script", "style", "iframe", "object", "embed", "noscript", "template",
+    "form", "button", "input", "select", "textarea", "svg", "math", "video",
+    "audio", "canvas", "head", "title", "meta", "link",
+}  # fmt: skip
+_CHROME_IDS = {"img"}
+_LAZY_ATTRS = ("data-src", "data-original", "data-url", "data-lazy-src")
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufffe\uffff]")
+_SIZE = re.compile(r"^\s*(\d{1,6})\s*[,xX*×]\s*(\d{1,6})\s*$")
+
+
+def strip_control(text: str) -> str:
+    """Remove control characters that YAML, XML and browsers all choke on."""
+    return _CONTROL.sub("", text)
+
+
+def clean_title(raw: str) -> str:
+    """The source title, with ``''`` read as ``"`` and whitespace folded."""
+    text = strip_control(raw.replace("''", '"'))
+    return " ".join(text.split())
+
+
+def parse_size(value: str | None) -> tuple[int, int] | None:
+    """Read a ``data-size="W,H"`` claim; None unless both sides are positive."""
+    match = _SIZE.match(value or "")
+    if not match:
+        return None
+    width, height = int(match.group(1)), int(match.group(2))
+    return (width, height) if width > 0 and height > 0 else None
+
+
+def clean_html(raw_html: str, base_url: str) -> tuple[str, list[ImageRef]]:
+    """Return the sanitised body HTML on one line, and its images in order."""
+    text = strip_control(raw_html or "")
+    if not text.strip():
+        return "", []
+    root = lxml.html.fragment_fromstring(text, create_parent="div")
+    _drop_chrome(root)
+    images = _resolve_images(root, base_url)
+    _absolutise_links(root, base_url)
+    # The wrapper <div> is not in the allowlist, so nh3 unwraps it.
+    serialised = lxml.html.tostring(root, encoding="unicode")
+    cleaned = nh3.clean(
+        serialised,
+        tags=ALLOWED_TAGS,
+        attributes=ALLOWED_ATTRIBUTES,
+        url_schemes={"http", "https"},
+        link_rel="nofollow noopener",
+        strip_comments=True,
+        clean_content_tags={"script", "style", "iframe", "object", "embed", "noscript"},
+    )
+    return _one_line(cleaned), images
+
+
+def _drop_chrome(root: Any) -> None:
+    for element in list(root.iter()):
+        if element is root or not isinstance(element.tag, str):
+            if not isinstance(element.tag, str) and element.getparent() is not None:
+                # Comments and processing instructions carry no article text.
+                element.drop_tree()
+            continue
+        tag = element.tag.lower()
+        if tag in DROP_WITH_CONTENT or element.get("id") in _CHROME_IDS:
+            element.drop_tree()
+
+
+def _resolve_images(root: Any, base_url: str) -> list[ImageRef]:
+    images: list[ImageRef] = []
+    for img in list(root.iter("img")):
+        source = next((img.get(a) for a in _LAZY_ATTRS if img.get(a)), None) or img.get("src")
+        url = resolve_image_url(source or "", base_url)
+        if url is None:
+            img.drop_tree()
+            continue
+        size = parse_size(img.get("data-size"))
+        alt = img.get("alt")
+        img.attrib.clear()
+        img.set("src", url)
+        if alt:
+            img.set("alt", alt)
+        if size:
+            img.set("data-size", f"{size[0]},{size[1]}")
+        images.append(ImageRef(url, *(size or (None, None))))
+    return images
+
+
+def _absolutise_links(root: Any, base_url: str) -> None:
+    for link in root.iter("a"):
+        href = link.get("href")
+        if href:
+            try:
+                link.set("href", lxml.html.urljoin(base_url, unescape_url(href)))
+            except ValueError:
+                del link.attrib["href"]
+
+
+def _one_line(html: str) -> str:
+    # Hexo's Markdown renderer treats a blank line as the end of a raw HTML
+    # block, so the body must not contain line breaks; HTML ignores them.
+    html = re.sub(r">\s*[\r\n]\s*<", "><", html)
+    return re.sub(r"\s*[\r\n]+\s*", " ", html).strip()
+
+
+class CleanPipeline:
+    """Sanitise the article body and collect its images."""
+
+    def __init__(self, crawler: Crawler) -> None:
+        self.crawler = crawler
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> Self:
+        return cls(crawler)
+
+    def process_item(self, item: Any) -> Any:
+        adapter = ItemAdapter(item)
+        if "raw_html" not in adapter:
+            return item
+        adapter["title"] = clean_title(adapter.get("title") or "")
+        try:
+            body, images = clean_html(adapter["raw_html"], adapter["original_url"])
+        except (etree.ParserError, ValueError) as exc:
+            self._count("unparsable")
+            raise DropItem(f"article {adapter['qupost_id']}: body is not HTML ({exc})") from exc
+        if not body.strip():
+            self._count("empty")
+            raise DropItem(f"article {adapter['qupost_id']}: empty body after cleaning")
+        adapter["body_html"] = body
+        adapter["images"] = images
+        adapter["raw_html"] = ""
+        return item
+
+    def _count(self, reason: str) -> None:
+        assert self.crawler.stats is not None
+        self.crawler.stats.inc_value(f"qupost/articles/failed/{reason}")

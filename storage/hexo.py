@@ -1,0 +1,235 @@
+"""The Hexo renderer and writer: one catalog record in, one post file out.
+
+The crawl and the ``export`` command both go through :func:`render_post`, so
+a post written during a crawl is byte-for-byte what an export would write.
+Files are replaced atomically and only when their bytes change, so an
+unchanged post keeps its modification time.
+"""
+
+from __future__ import annotations
+
+import html
+import os
+import re
+import tempfile
+from dataclasses import dataclass, field
+from datetime import datetime, timezone, tzinfo
+from email.utils import format_datetime
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import yaml
+
+from storage.repository import ImageRecord, PostRecord
+
+try:
+    _Dumper: Any = yaml.CSafeDumper
+except AttributeError:  # PyYAML built without libyaml; same output, slower
+    _Dumper = yaml.SafeDumper
+
+IMAGE_MODES = ("local", "proxy", "origin")
+DEFAULT_COVER_KEYS = ("headimg", "thumbnail")
+_IMG_TAG = re.compile(r"<img\b([^>]*?)/?>")
+_ATTR = re.compile(r'([a-zA-Z_:][-a-zA-Z0-9_:.]*)="([^"]*)"')
+_SAFE_ID = re.compile(r"\d{1,20}")
+
+
+class RenderError(ValueError):
+    """The format options are unusable; the message is one line for the user."""
+
+
+@dataclass(frozen=True)
+class RenderOptions:
+    """Everything that decides how a post looks, taken from settings."""
+
+    date_format: str = "rfc1123"
+    timezone: tzinfo = field(default_factory=lambda: ZoneInfo("Asia/Shanghai"))
+    image_mode: str = "local"
+    image_proxy: str = ""
+    image_url_base: str = "/images/qupost/"
+    categories: tuple[str, ...] = ("新媒体", "趣头条", "分类")
+    cover_keys: tuple[str, ...] = DEFAULT_COVER_KEYS
+
+    def __post_init__(self) -> None:
+        if self.image_mode not in IMAGE_MODES:
+            raise RenderError(
+                f"QUPOST_IMAGE_MODE must be one of {', '.join(IMAGE_MODES)}, "
+                f"not {self.image_mode!r}"
+            )
+        if self.image_mode == "proxy" and not self.image_proxy:
+            raise RenderError("QUPOST_IMAGE_MODE=proxy needs QUPOST_IMAGE_PROXY")
+        if self.date_format not in ("rfc1123", "iso") and "%" not in self.date_format:
+            raise RenderError(
+                "QUPOST_DATE_FORMAT must be rfc1123, iso or a strftime pattern, "
+                f"not {self.date_format!r}"
+            )
+
+
+def format_date(value: datetime, options: RenderOptions) -> str:
+    if options.date_format == "rfc1123":
+        return format_datetime(value.astimezone(timezone.utc), usegmt=True)  # noqa: UP017
+    local = value.astimezone(options.timezone)
+    if options.date_format == "iso":
+        return local.isoformat(timespec="seconds")
+    return local.strftime(options.date_format)
+
+
+def image_src(origin: str, record: ImageRecord | None, options: RenderOptions) -> str:
+    """What an ``<img src>`` says for an image, in the configured mode."""
+    if options.image_mode == "local" and record is not None and record.stored:
+        assert record.path is not None
+        return options.image_url_base.rstrip("/") + "/" + record.path
+    if options.image_mode == "proxy":
+        return options.image_proxy + origin
+    return origin
+
+
+def render_body(post: PostRecord, options: RenderOptions) -> tuple[str, str | None]:
+    """The body with image sources rewritten, and the first stored image's src."""
+    first_stored: list[str] = []
+
+    def rewrite(match: re.Match[str]) -> str:
+        attrs = {k: html.unescape(v) for k, v in _ATTR.findall(match.group(1))}
+        origin = attrs.get("src", "")
+        record = post.images.get(origin)
+        src = image_src(origin, record, options)
+        if record is not None and record.stored and not first_stored:
+            first_stored.append(src)
+        size = attrs.get("data-size")
+        if record is not None and record.width and record.height:
+            size = f"{record.width},{record.height}"
+        parts = [f'src="{_attr(src)}"']
+        if attrs.get("alt"):
+            parts.append(f'alt="{_attr(attrs["alt"])}"')
+        if size:
+            parts.append(f'data-size="{_attr(size)}"')
+        parts.append('referrerpolicy="no-referrer"')
+        return "<img " + " ".join(parts) + ">"
+
+    body = _IMG_TAG.sub(rewrite, post.body_html)
+    return body, (first_stored[0] if first_stored else None)
+
+
+def _attr(value: str) -> str:
+    return html.escape(value, quote=True)
+
+
+def cover_src(post: PostRecord, first_body_image: str | None, options: RenderOptions) -> str | None:
+    if first_body_image:
+        return first_body_image
+    if post.cover_url:
+        record = post.images.get(post.cover_url)
+        if record is not None and record.stored:
+            return image_src(post.cover_url, record, options)
+    return None
+
+
+def front_matter(post: PostRecord, cover: str | None, options: RenderOptions) -> dict[str, Any]:
+    extra_covers = [k for k in options.cover_keys if k not in DEFAULT_COVER_KEYS]
+    matter: dict[str, Any] = {"title": post.title, "categories": list(options.categories)}
+    if post.tags:
+        matter["tags"] = list(post.tags)
+    if cover:
+        for key in extra_covers:
+            matter[key] = cover
+        if "headimg" in options.cover_keys:
+            matter["headimg"] = cover
+    matter["author"] = post.author or "趣头条"
+    matter["comments"] = False
+    matter["date"] = format_date(post.published_at, options)
+    if post.updated_at is not None:
+        matter["updated"] = format_date(post.updated_at, options)
+    if cover and "thumbnail" in options.cover_keys:
+        matter["thumbnail"] = cover
+    matter["original_url"] = post.original_url
+    matter["qupost_id"] = post.qupost_id
+    # Article text may contain {{ }} or {% %}; Hexo must not evaluate it.
+    matter["disableNunjucks"] = True
+    return matter
+
+
+def dump_yaml(data: dict[str, Any]) -> str:
+    text: str = yaml.dump(
+        data,
+        Dumper=_Dumper,
+        sort_keys=False,
+        allow_unicode=True,
+        default_flow_style=False,
+        width=2**31 - 1,
+    )
+    return text if text.endswith("\n") else text + "\n"
+
+
+def render_post(post: PostRecord, options: RenderOptions) -> str:
+    body, first_image = render_body(post, options)
+    matter = front_matter(post, cover_src(post, first_image, options), options)
+    return f"---\n{dump_yaml(matter)}---\n<div>\n{body}\n</div>\n"
+
+
+def post_path(source_dir: Path, qupost_id: str) -> Path:
+    if not _SAFE_ID.fullmatch(qupost_id):
+        raise ValueError(f"refusing unsafe post id {qupost_id!r}")
+    return source_dir / "_posts" / f"qupost-{qupost_id}.md"
+
+
+def write_if_changed(path: Path, data: bytes, *, fsync: bool = False) -> bool:
+    """Atomically replace ``path`` with ``data`` unless it already holds exactly that.
+
+    The temporary file is a dot-file in the same folder, so Hexo never reads
+    it and the rename cannot cross file systems.
+    """
+    try:
+        if path.stat().st_size == len(data) and path.read_bytes() == data:
+            return False
+    except FileNotFoundError:
+        pass
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            if fsync:
+                handle.flush()
+                os.fsync(handle.fileno())
+        os.chmod(tmp_name, 0o644)
+        os.replace(tmp_name, path)
+    except BaseException:
+        Path(tmp_name).unlink(missing_ok=True)
+        raise
+    if fsync:
+        _fsync_dir(path.parent)
+    return True
+
+
+def _fsync_dir(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def remove_stale_temp_files(folder: Path) -> int:
+    """Delete temporary files a killed run left behind; return how many."""
+    removed = 0
+    if folder.is_dir():
+        for tmp in folder.glob(".*.tmp"):
+            tmp.unlink(missing_ok=True)
+            removed += 1
+    return removed
+
+
+class HexoWriter:
+    """Writes rendered posts under ``<source_dir>/_posts``."""
+
+    def __init__(self, source_dir: Path, options: RenderOptions, *, fsync: bool = False) -> None:
+        self.source_dir = source_dir
+        self.options = options
+        self.fsync = fsync
+
+    def write(self, post: PostRecord) -> bool:
+        text = render_post(post, self.options)
+        return write_if_changed(
+            post_path(self.source_dir, post.qupost_id), text.encode("utf-8"), fsync=self.fsync
+        )

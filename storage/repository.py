@@ -1,0 +1,448 @@
+"""The repository: the few verbs the pipelines and commands use to reach the catalog.
+
+Writes are SQLAlchemy Core statements (cheap next to ORM sessions, see
+PERF-FACTS) and idempotent: ``ON CONFLICT`` on SQLite and PostgreSQL, a
+savepoint-guarded insert elsewhere.  Nothing outside ``storage/`` writes SQL.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, Engine, Table, create_engine, event, select, update
+from sqlalchemy import delete as sql_delete
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError, SQLAlchemyError
+
+from crawler.channels import channel_name
+from storage.models import Base, Image, Post, PostChannel, PostImage, Run
+
+logger = logging.getLogger(__name__)
+
+POSTS: Table = Post.__table__  # type: ignore[assignment]
+CHANNELS: Table = PostChannel.__table__  # type: ignore[assignment]
+IMAGES: Table = Image.__table__  # type: ignore[assignment]
+POST_IMAGES: Table = PostImage.__table__  # type: ignore[assignment]
+RUNS: Table = Run.__table__  # type: ignore[assignment]
+
+# Lower is better: a refresh never replaces a date with a worse-sourced one.
+DATE_SOURCE_RANK = {"list": 0, "page": 1, "show_time": 2, "crawl": 3}
+
+
+class StorageError(Exception):
+    """The catalog could not be read or written; the item was not saved."""
+
+
+@dataclass(frozen=True)
+class ImageRecord:
+    url: str
+    status: str
+    path: str | None = None
+    width: int | None = None
+    height: int | None = None
+    format: str | None = None
+    reason: str | None = None
+    size_bytes: int | None = None
+    run_id: int | None = None
+
+    @property
+    def stored(self) -> bool:
+        return self.status == "stored" and bool(self.path)
+
+
+@dataclass
+class PostInput:
+    """What the crawl learned about one article."""
+
+    qupost_id: str
+    title: str
+    author: str
+    published_at: datetime
+    date_source: str
+    original_url: str
+    body_html: str
+    cover_url: str | None
+    image_urls: list[str]
+    cid: int | None
+    crawled_at: datetime
+
+
+@dataclass
+class PostRecord:
+    """Everything the renderer needs for one post, as the catalog has it."""
+
+    qupost_id: str
+    title: str
+    author: str
+    published_at: datetime
+    original_url: str
+    body_html: str
+    cover_url: str | None
+    updated_at: datetime | None
+    tags: list[str] = field(default_factory=list)
+    images: dict[str, ImageRecord] = field(default_factory=dict)
+
+
+def content_hash(title: str, body_html: str) -> str:
+    return hashlib.sha256(f"{title}\x00{body_html}".encode()).hexdigest()
+
+
+class RepoTx:
+    """The verbs, bound to one open transaction."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+        self.dialect = conn.dialect.name
+
+    # --- posts ---------------------------------------------------------------
+    def known_ids(self, ids: Iterable[str]) -> set[str]:
+        wanted = list(dict.fromkeys(ids))
+        if not wanted:
+            return set()
+        query = select(POSTS.c.qupost_id).where(
+            POSTS.c.qupost_id.in_(wanted), POSTS.c.deleted_at.is_(None)
+        )
+        return set(self.conn.scalars(query))
+
+    def upsert_post(self, post: PostInput) -> str:
+        """Store an article; return "new", "updated" or "unchanged"."""
+        if post.cid is not None:
+            self._insert_ignore(CHANNELS, [{"qupost_id": post.qupost_id, "cid": post.cid}])
+        digest = content_hash(post.title, post.body_html)
+        current = self._post_row(post.qupost_id)
+        if current is None:
+            if self._insert_ignore(POSTS, [self._new_post_row(post, digest)]):
+                self._replace_images(post)
+                return "new"
+            current = self._post_row(post.qupost_id)
+            assert current is not None
+        if current.content_hash == digest and current.deleted_at is None:
+            return "unchanged"
+        self.conn.execute(
+            update(POSTS)
+            .where(POSTS.c.qupost_id == post.qupost_id)
+            .values(self._changed_post_values(post, digest, current))
+        )
+        self._replace_images(post)
+        return "updated"
+
+    def _post_row(self, qupost_id: str) -> Any:
+        return self.conn.execute(select(POSTS).where(POSTS.c.qupost_id == qupost_id)).first()
+
+    @staticmethod
+    def _new_post_row(post: PostInput, digest: str) -> dict[str, Any]:
+        return {
+            "qupost_id": post.qupost_id,
+            "title": post.title,
+            "author": post.author,
+            "published_at": post.published_at,
+            "date_source": post.date_source,
+            "original_url": post.original_url,
+            "body_html": post.body_html,
+            "cover_url": post.cover_url,
+            "content_hash": digest,
+            "first_seen_at": post.crawled_at,
+            "crawled_at": post.crawled_at,
+        }
+
+    @staticmethod
+    def _changed_post_values(post: PostInput, digest: str, current: Any) -> dict[str, Any]:
+        values = RepoTx._new_post_row(post, digest)
+        del values["qupost_id"], values["first_seen_at"]
+        values["updated_at"] = post.crawled_at
+        values["deleted_at"] = None
+        if DATE_SOURCE_RANK.get(current.date_source, 9) <= DATE_SOURCE_RANK.get(
+            post.date_source, 9
+        ):
+            values["published_at"] = current.published_at
+            values["date_source"] = current.date_source
+        return values
+
+    def _replace_images(self, post: PostInput) -> None:
+        self.conn.execute(sql_delete(POST_IMAGES).where(POST_IMAGES.c.qupost_id == post.qupost_id))
+        rows = [
+            {"qupost_id": post.qupost_id, "position": i, "url": url}
+            for i, url in enumerate(post.image_urls)
+        ]
+        if rows:
+            self.conn.execute(POST_IMAGES.insert(), rows)
+
+    def mark_deleted(self, qupost_id: str, when: datetime) -> bool:
+        result = self.conn.execute(
+            update(POSTS)
+            .where(POSTS.c.qupost_id == qupost_id, POSTS.c.deleted_at.is_(None))
+            .values(deleted_at=when)
+        )
+        return bool(result.rowcount)
+
+    def record_listing(self, cid: int, ids: Sequence[str]) -> list[str]:
+        """Remember that ``cid`` listed ``ids``; return stored posts that gained the tag."""
+        wanted = list(dict.fromkeys(ids))
+        if not wanted:
+            return []
+        present = set(
+            self.conn.scalars(
+                select(CHANNELS.c.qupost_id).where(
+                    CHANNELS.c.cid == cid, CHANNELS.c.qupost_id.in_(wanted)
+                )
+            )
+        )
+        missing = [i for i in wanted if i not in present]
+        if not missing:
+            return []
+        self._insert_ignore(CHANNELS, [{"qupost_id": i, "cid": cid} for i in missing])
+        return sorted(self.known_ids(missing))
+
+    def load_post(self, qupost_id: str) -> PostRecord | None:
+        row = self._post_row(qupost_id)
+        if row is None:
+            return None
+        cids = self.conn.scalars(
+            select(CHANNELS.c.cid).where(CHANNELS.c.qupost_id == qupost_id).order_by(CHANNELS.c.cid)
+        )
+        urls = list(
+            self.conn.scalars(
+                select(POST_IMAGES.c.url)
+                .where(POST_IMAGES.c.qupost_id == qupost_id)
+                .order_by(POST_IMAGES.c.position)
+            )
+        )
+        if row.cover_url:
+            urls.append(row.cover_url)
+        return PostRecord(
+            qupost_id=row.qupost_id,
+            title=row.title,
+            author=row.author,
+            published_at=row.published_at,
+            original_url=row.original_url,
+            body_html=row.body_html,
+            cover_url=row.cover_url,
+            updated_at=row.updated_at,
+            tags=[channel_name(c) for c in cids],
+            images=self.images_for(urls),
+        )
+
+    def iter_post_ids(self, batch: int = 500) -> Iterator[str]:
+        last = ""
+        while True:
+            ids = list(
+                self.conn.scalars(
+                    select(POSTS.c.qupost_id)
+                    .where(POSTS.c.qupost_id > last, POSTS.c.deleted_at.is_(None))
+                    .order_by(POSTS.c.qupost_id)
+                    .limit(batch)
+                )
+            )
+            if not ids:
+                return
+            yield from ids
+            last = ids[-1]
+
+    def count_posts(self) -> int:
+        return len(list(self.conn.scalars(select(POSTS.c.id))))
+
+    # --- images --------------------------------------------------------------
+    def images_for(self, urls: Sequence[str]) -> dict[str, ImageRecord]:
+        wanted = list(dict.fromkeys(urls))
+        if not wanted:
+            return {}
+        rows = self.conn.execute(select(IMAGES).where(IMAGES.c.url.in_(wanted)))
+        return {r.url: _image_record(r) for r in rows}
+
+    def image(self, url: str) -> ImageRecord | None:
+        return self.images_for([url]).get(url)
+
+    def record_image(self, record: ImageRecord, run_id: int | None, when: datetime) -> None:
+        """Upsert an image outcome; a stored image is never downgraded to failed."""
+        values = {
+            "url": record.url,
+            "path": record.path,
+            "width": record.width,
+            "height": record.height,
+            "format": record.format,
+            "size_bytes": record.size_bytes,
+            "status": record.status,
+            "reason": record.reason,
+            "run_id": run_id,
+            "fetched_at": when,
+        }
+        if self.dialect in ("sqlite", "postgresql"):
+            ins = _dialect_insert(self.dialect, IMAGES).values(values)
+            changes = {k: ins.excluded[k] for k in values if k != "url"}
+            where = None if record.stored else IMAGES.c.status != "stored"
+            self.conn.execute(
+                ins.on_conflict_do_update(index_elements=["url"], set_=changes, where=where)
+            )
+            return
+        if not self._insert_ignore(IMAGES, [values]):
+            query = update(IMAGES).where(IMAGES.c.url == record.url)
+            if not record.stored:
+                query = query.where(IMAGES.c.status != "stored")
+            self.conn.execute(query.values({k: v for k, v in values.items() if k != "url"}))
+
+    # --- runs ----------------------------------------------------------------
+    def start_run(self, host: str, arguments: str, when: datetime) -> int:
+        result = self.conn.execute(
+            RUNS.insert().values(started_at=when, status="running", host=host, arguments=arguments)
+        )
+        key = result.inserted_primary_key
+        assert key is not None
+        return int(key[0])
+
+    def finish_run(self, run_id: int, values: dict[str, Any]) -> None:
+        self.conn.execute(update(RUNS).where(RUNS.c.id == run_id).values(values))
+
+    # --- helpers -------------------------------------------------------------
+    def _insert_ignore(self, table: Table, rows: list[dict[str, Any]]) -> int:
+        """Insert rows that do not exist yet; return how many were inserted."""
+        if not rows:
+            return 0
+        if self.dialect in ("sqlite", "postgresql"):
+            stmt = _dialect_insert(self.dialect, table).on_conflict_do_nothing()
+            inserted = 0
+            for row in rows:
+                inserted += self.conn.execute(stmt.values(row)).rowcount or 0
+            return inserted
+        inserted = 0
+        for row in rows:
+            savepoint = self.conn.begin_nested()
+            try:
+                self.conn.execute(table.insert().values(row))
+                savepoint.commit()
+                inserted += 1
+            except IntegrityError:
+                savepoint.rollback()
+        return inserted
+
+
+def _dialect_insert(dialect: str, table: Table) -> Any:
+    return sqlite.insert(table) if dialect == "sqlite" else postgresql.insert(table)
+
+
+def _image_record(row: Any) -> ImageRecord:
+    return ImageRecord(
+        url=row.url,
+        status=row.status,
+        path=row.path,
+        width=row.width,
+        height=row.height,
+        format=row.format,
+        reason=row.reason,
+        size_bytes=row.size_bytes,
+        run_id=row.run_id,
+    )
+
+
+class Repository:
+    """A handle on the catalog: an engine plus short transactions."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    @classmethod
+    def open(cls, url: str, *, create: bool = True) -> Repository:
+        engine = make_engine(url)
+        repo = cls(engine)
+        if create:
+            repo.create_schema()
+        return repo
+
+    def create_schema(self) -> None:
+        from storage.migrations import upgrade_schema
+
+        upgrade_schema(self.engine)
+
+    @contextmanager
+    def transaction(self) -> Iterator[RepoTx]:
+        try:
+            with self.engine.begin() as conn:
+                yield RepoTx(conn)
+        except SQLAlchemyError as exc:
+            raise StorageError(_one_line(exc)) from exc
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # Single-verb conveniences, each its own transaction.
+    def known_ids(self, ids: Iterable[str]) -> set[str]:
+        with self.transaction() as tx:
+            return tx.known_ids(ids)
+
+    def image(self, url: str) -> ImageRecord | None:
+        with self.transaction() as tx:
+            return tx.image(url)
+
+    def record_image(self, record: ImageRecord, run_id: int | None) -> None:
+        with self.transaction() as tx:
+            tx.record_image(record, run_id, datetime.now(UTC))
+
+    def load_post(self, qupost_id: str) -> PostRecord | None:
+        with self.transaction() as tx:
+            return tx.load_post(qupost_id)
+
+
+def _one_line(exc: BaseException) -> str:
+    text = str(getattr(exc, "orig", None) or exc)
+    return " ".join(text.split())[:300]
+
+
+def make_engine(url: str) -> Engine:
+    """An engine tuned for qupost: WAL and a busy timeout on SQLite."""
+    parsed = make_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return create_engine(url, pool_pre_ping=True, future=True)
+    database = parsed.database or ""
+    if database and database != ":memory:" and not database.startswith("file:"):
+        Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(url, connect_args={"timeout": 60, "isolation_level": None})
+    event.listen(engine, "connect", _sqlite_on_connect)
+    event.listen(engine, "begin", _sqlite_begin_immediate)
+    return engine
+
+
+def _sqlite_on_connect(dbapi_conn: Any, _record: Any) -> None:
+    cursor = dbapi_conn.cursor()
+    for attempt in range(50):
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            break
+        except Exception as exc:  # sqlite3.OperationalError while another process holds a lock
+            if "locked" not in str(exc) or attempt == 49:
+                raise
+            time.sleep(0.1)
+    # WAL with synchronous=NORMAL keeps the database consistent after a kill;
+    # only the last commits may be lost on power failure.
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.execute("PRAGMA busy_timeout=60000")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+def _sqlite_begin_immediate(conn: Connection) -> None:
+    # Take the write lock up front: a deferred transaction that later writes
+    # fails at once with "database is locked" when another process wrote first.
+    conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+__all__ = [
+    "Base",
+    "ImageRecord",
+    "OperationalError",
+    "PostInput",
+    "PostRecord",
+    "ProgrammingError",
+    "RepoTx",
+    "Repository",
+    "StorageError",
+    "content_hash",
+    "make_engine",
+]
