@@ -55,7 +55,8 @@ class FakeArticle:
     source_name: str = "封面新闻"
     nickname: str = ""
     channels: list[int] = field(default_factory=lambda: [1])
-    # Body parts in order: ("p", text) or ("img", image path, declared "W,H" or None).
+    # Body parts in order: ("p", text), ("html", inner HTML of a <p>) or
+    # ("img", image path, declared "W,H" or None).
     body: list[tuple[str, ...]] = field(default_factory=list)
     cover: str | None = None
     # page | detail (no div.content) | jsonp (no div.content, no detail_url)
@@ -222,6 +223,8 @@ class FakeSite:
         for part in article.body:
             if part[0] == "p":
                 parts.append(f"<p>{html.escape(part[1], quote=False)}</p>")
+            elif part[0] == "html":
+                parts.append(f"<p>{part[1]}</p>")
             else:
                 path, declared = part[1], (part[2] if len(part) > 2 else None)
                 src = f"{self.base_url}{path}?imageView2/2/w/640"

@@ -1,0 +1,114 @@
+"""Shared fixtures: the loopback fake site and a runner for real ``scrapy crawl`` processes."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import yaml
+
+from fakesite.server import FakeServer
+from fakesite.site import FakeSite, build_site
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = Path(__file__).resolve().parent / "data"
+REQUIRE_SERVICES = os.environ.get("QUPOST_REQUIRE_SERVICES") == "1"
+
+
+def data_file(name: str) -> Path:
+    """A saved page or expectation under tests/data/ (the one place tests read them)."""
+    path = DATA / name
+    if not path.exists():
+        raise FileNotFoundError(f"missing test data file {path}")
+    return path
+
+
+def skip_or_fail(reason: str) -> None:
+    """Skip when a service is absent, but fail under QUPOST_REQUIRE_SERVICES=1 (CI)."""
+    if REQUIRE_SERVICES:
+        pytest.fail(f"{reason} (QUPOST_REQUIRE_SERVICES=1, so this is a failure)")
+    pytest.skip(reason)
+
+
+@dataclass
+class CrawlResult:
+    returncode: int
+    stdout: str
+    stderr: str
+    out: Path
+
+    @property
+    def source(self) -> Path:
+        return self.out / "source"
+
+    @property
+    def posts(self) -> Path:
+        return self.source / "_posts"
+
+    @property
+    def db_url(self) -> str:
+        return f"sqlite:///{self.out / 'qupost.db'}"
+
+    def post(self, qupost_id: str) -> tuple[dict[str, object], str]:
+        return split_post((self.posts / f"qupost-{qupost_id}.md").read_text("utf-8"))
+
+    def post_files(self) -> list[Path]:
+        return sorted(self.posts.glob("*.md")) if self.posts.exists() else []
+
+
+def split_post(text: str) -> tuple[dict[str, object], str]:
+    """Front matter (parsed) and body of a post file."""
+    assert text.startswith("---\n"), text[:80]
+    head, body = text[4:].split("\n---\n", 1)
+    matter = yaml.safe_load(head)
+    assert isinstance(matter, dict)
+    return matter, body
+
+
+def crawl_command(server: FakeServer, out: Path, *args: str, **settings: object) -> list[str]:
+    base = {
+        "QUPOST_LIST_API": server.list_api,
+        "QUPOST_PROFILE": "fast",
+        "QUPOST_DATABASE_URL": f"sqlite:///{out / 'qupost.db'}",
+        "QUPOST_SOURCE_DIR": str(out / "source"),
+        "QUPOST_PROGRESS_INTERVAL": "0",
+        "LOG_LEVEL": "INFO",
+    }
+    base.update({k: str(v) for k, v in settings.items()})
+    command = [sys.executable, "-m", "scrapy", "crawl", "qupost"]
+    for arg in args:
+        command += ["-a", arg]
+    for key, value in base.items():
+        command += ["-s", f"{key}={value}"]
+    return command
+
+
+def run_crawl(
+    server: FakeServer, out: Path, *args: str, timeout: float = 180, **settings: object
+) -> CrawlResult:
+    """Run ``scrapy crawl qupost`` as a real process against the fake site."""
+    proc = subprocess.run(
+        crawl_command(server, out, *args, **settings),
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    return CrawlResult(proc.returncode, proc.stdout, proc.stderr, out)
+
+
+@pytest.fixture
+def site() -> FakeSite:
+    return build_site(6, channels=(1, 6))
+
+
+@pytest.fixture
+def server(site: FakeSite) -> Iterator[FakeServer]:
+    with FakeServer(site) as running:
+        yield running
