@@ -1,0 +1,98 @@
+"""Render the whole catalog into a Hexo ``source/`` folder.
+
+The crawl writes posts as it goes; this does the same for every stored post
+at once, through the same renderer, so a user can rebuild a blog folder, move
+it, or re-render it for another theme without crawling again.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from storage.hexo import HexoWriter, RenderOptions, remove_stale_temp_files
+from storage.repository import PostRecord, Repository
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class ExportResult:
+    posts: int = 0
+    posts_written: int = 0
+    images: int = 0
+    images_copied: int = 0
+    images_missing: int = 0
+
+
+def _records(repo: Repository, batch: int = 200) -> Iterator[PostRecord]:
+    with repo.transaction() as tx:
+        ids = list(tx.iter_post_ids())
+    for start in range(0, len(ids), batch):
+        with repo.transaction() as tx:
+            for qupost_id in ids[start : start + batch]:
+                record = tx.load_post(qupost_id)
+                if record is not None:
+                    yield record
+
+
+def image_folder(target: Path, options: RenderOptions) -> Path:
+    """Where the blog serves ``QUPOST_IMAGE_URL_BASE`` from, inside ``target``."""
+    relative = options.image_url_base.strip("/")
+    folder = (target / relative).resolve()
+    if target.resolve() not in folder.parents and folder != target.resolve():
+        raise ValueError(f"image URL base {options.image_url_base!r} points outside {target}")
+    return folder
+
+
+def copy_if_changed(source: Path, destination: Path) -> bool:
+    try:
+        if destination.stat().st_size == source.stat().st_size and (
+            destination.read_bytes() == source.read_bytes()
+        ):
+            return False
+    except FileNotFoundError:
+        pass
+    destination.parent.mkdir(parents=True, exist_ok=True)
+    temporary = destination.with_name(f".{destination.name}.export.tmp")
+    shutil.copy2(source, temporary)
+    temporary.replace(destination)
+    return True
+
+
+def export_tree(
+    repo: Repository,
+    target: Path,
+    options: RenderOptions,
+    images_dir: Path | None,
+    *,
+    fsync: bool = False,
+) -> ExportResult:
+    """Write every stored post (and copy its local images) into ``target``."""
+    result = ExportResult()
+    writer = HexoWriter(target, options, fsync=fsync)
+    remove_stale_temp_files(target / "_posts")
+    destination = image_folder(target, options)
+    copy = images_dir is not None and images_dir.resolve() != destination
+    for record in _records(repo):
+        result.posts += 1
+        if writer.write(record):
+            result.posts_written += 1
+        if options.image_mode != "local" or not copy:
+            continue
+        assert images_dir is not None
+        for image in record.images.values():
+            if not image.stored or image.path is None:
+                continue
+            result.images += 1
+            source = images_dir / image.path
+            if not source.is_file():
+                result.images_missing += 1
+                logger.warning("image file missing from the store: %s", source)
+                continue
+            if copy_if_changed(source, destination / image.path):
+                result.images_copied += 1
+    return result
