@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
+from typing import Any, ClassVar
 
 from scrapy.commands import ScrapyCommand
 from sqlalchemy.exc import SQLAlchemyError
@@ -33,7 +34,7 @@ OVERRIDES = {
 class Command(ScrapyCommand):
     requires_project = True
     requires_crawler_process = False
-    default_settings = {"LOG_ENABLED": False}
+    default_settings: ClassVar[dict[str, Any]] = {"LOG_ENABLED": False}
 
     def syntax(self) -> str:
         return "--to DIR [options]"
