@@ -44,11 +44,13 @@ class Command(ScrapyCrawlCommand):
     def check(self, spargs: dict[str, str]) -> str | None:
         """One line describing the first bad argument or setting, or None."""
         assert self.settings is not None
-        unknown = sorted(set(spargs) - {"cid", "pages", "limit", "url", "refresh"})
+        # Scrapyd adds its own "_job" argument; underscore names are not ours to judge.
+        known = {"cid", "pages", "limit", "url", "refresh"}
+        unknown = sorted(k for k in spargs if k not in known and not k.startswith("_"))
         if unknown:
             return f"unknown spider argument(s): {', '.join(unknown)}; see README"
         try:
-            CrawlArgs.parse(**spargs)
+            CrawlArgs.parse(**{k: v for k, v in spargs.items() if k in known})
             render_options(self.settings)
         except (SpiderArgumentError, RenderError) as exc:
             return str(exc)

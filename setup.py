@@ -1,0 +1,5 @@
+"""Kept for ``scrapyd-deploy``, which builds its egg through setup.py; metadata lives in pyproject.toml."""
+
+from setuptools import setup
+
+setup()
