@@ -1,4 +1,7 @@
-"""Kept for ``scrapyd-deploy``, which builds its egg through setup.py; metadata lives in pyproject.toml."""
+"""Kept for ``scrapyd-deploy``, which builds its egg through setup.py.
+
+The metadata lives in pyproject.toml.
+"""
 
 from setuptools import setup
 

@@ -33,10 +33,28 @@ PROFILES: dict[str, dict[str, Any]] = {
 _PROFILE_PRIORITY = "spider"
 
 
+def distributed_settings(settings: BaseSettings) -> dict[str, Any]:
+    """What ``QUPOST_DISTRIBUTED=1`` switches on: scrapy-redis' scheduler and dupefilter."""
+    from crawler.distributed import redis_keys
+
+    return {
+        "SCHEDULER": "scrapy_redis.scheduler.Scheduler",
+        "DUPEFILTER_CLASS": "scrapy_redis.dupefilter.RFPDupeFilter",
+        # Keep the queue and the seen-set when a worker stops, so the others
+        # (or the next worker started) carry on with its requests.
+        "SCHEDULER_PERSIST": True,
+        "SCHEDULER_QUEUE_CLASS": "scrapy_redis.queue.PriorityQueue",
+        **redis_keys(settings.get("QUPOST_REDIS_PREFIX") or "qupost"),
+    }
+
+
 class Profiles:
-    """Scrapy add-on that applies the profile named by QUPOST_PROFILE."""
+    """Scrapy add-on that applies QUPOST_PROFILE and QUPOST_DISTRIBUTED."""
 
     def update_settings(self, settings: BaseSettings) -> None:
+        if settings.getbool("QUPOST_DISTRIBUTED"):
+            for key, value in distributed_settings(settings).items():
+                settings.set(key, value, priority=_PROFILE_PRIORITY)
         name = (settings.get("QUPOST_PROFILE") or "").strip().lower()
         if not name:
             return

@@ -17,9 +17,10 @@ logger = logging.getLogger("qupost.progress")
 
 def failures(stats: dict[str, Any]) -> int:
     return sum(
-        int(v) for k, v in stats.items()
+        int(v)
+        for k, v in stats.items()
         if k.startswith("qupost/articles/failed/") or k == "qupost/storage/error"
-    )  # fmt: skip
+    )
 
 
 class Progress:

@@ -43,6 +43,12 @@ QUPOST_IMAGE_MAX_PIXELS = 50_000_000
 # Media downloads in flight at once, across all articles.
 QUPOST_IMAGE_CONCURRENCY = 16
 
+# --- distributed mode (scrapy-redis + a shared SQL catalog) -------------------
+QUPOST_DISTRIBUTED = False
+REDIS_URL = "redis://127.0.0.1:6379/0"
+QUPOST_REDIS_PREFIX = "qupost"
+QUPOST_WORKER_IDLE_TIMEOUT = 30.0
+
 # --- runs -------------------------------------------------------------------
 QUPOST_PROGRESS_INTERVAL = 10.0
 QUPOST_PROFILE = ""
@@ -80,6 +86,7 @@ ADDONS = {
 
 SPIDER_MIDDLEWARES = {
     "crawler.middlewares.IncrementalMiddleware": 600,
+    "crawler.distributed.WorkerStart": 650,
 }
 
 DOWNLOADER_MIDDLEWARES = {
@@ -97,6 +104,7 @@ EXTENSIONS = {
     "storage.catalog.Catalog": 90,
     "storage.runs.RunRecorder": 100,
     "crawler.progress.Progress": 110,
+    "crawler.distributed.WorkerIdle": 120,
 }
 
 TWISTED_REACTOR = "twisted.internet.asyncioreactor.AsyncioSelectorReactor"

@@ -1,32 +1,73 @@
-"""Schema creation and upgrades, safe when several workers start at once."""
+"""Schema migrations (Alembic), safe when several workers start at once.
+
+``upgrade_schema`` brings any database to the newest revision: it creates an
+empty one, stamps a catalog made before migrations existed (the first
+revision matches the tables qupost always created), and applies whatever
+revisions are newer.  ``scrapy migrate`` runs the same thing by hand.
+"""
 
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
-from sqlalchemy import Engine, text
-from sqlalchemy.exc import OperationalError, ProgrammingError
+from alembic import command
+from alembic.config import Config
+from alembic.runtime.migration import MigrationContext
+from alembic.script import ScriptDirectory
+from sqlalchemy import Connection, Engine, inspect, text
+from sqlalchemy.exc import OperationalError
 
-from storage.models import Base
-
+SCRIPTS = Path(__file__).resolve().parent / "alembic"
+INITIAL_REVISION = "0001"
 # Any constant works; it only has to be the same in every qupost process.
 _PG_LOCK_KEY = 0x71750057
 
 
+def alembic_config(connection: Connection) -> Config:
+    config = Config()
+    config.set_main_option("script_location", str(SCRIPTS))
+    config.attributes["connection"] = connection
+    return config
+
+
+def head_revision() -> str:
+    config = Config()
+    config.set_main_option("script_location", str(SCRIPTS))
+    head = ScriptDirectory.from_config(config).get_current_head()
+    assert head is not None
+    return head
+
+
+def current_revision(connection: Connection) -> str | None:
+    return MigrationContext.configure(connection).get_current_revision()
+
+
+def _upgrade(connection: Connection) -> None:
+    config = alembic_config(connection)
+    if current_revision(connection) is None and inspect(connection).has_table("posts"):
+        # A catalog from before migrations: its tables are revision 0001's.
+        command.stamp(config, INITIAL_REVISION)
+    command.upgrade(config, "head")
+
+
 def upgrade_schema(engine: Engine) -> None:
-    """Bring the database to the current schema, creating it when empty."""
+    """Bring the database to the newest schema revision, creating it when empty."""
     if engine.dialect.name == "postgresql":
         with engine.begin() as conn:
-            # Serialise schema creation across workers for this transaction.
+            # Serialises migrations across workers until this transaction ends.
             conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _PG_LOCK_KEY})
-            Base.metadata.create_all(conn)
+            _upgrade(conn)
         return
+    with engine.connect() as conn:
+        if current_revision(conn) == head_revision():
+            return
     for attempt in range(5):
         try:
             with engine.begin() as conn:
-                Base.metadata.create_all(conn)
+                _upgrade(conn)
             return
-        except (OperationalError, ProgrammingError):
+        except OperationalError:
             # Another process created a table between the check and the CREATE.
             if attempt == 4:
                 raise

@@ -168,13 +168,34 @@ class RepoTx:
         return values
 
     def _replace_images(self, post: PostInput) -> None:
-        self.conn.execute(sql_delete(POST_IMAGES).where(POST_IMAGES.c.qupost_id == post.qupost_id))
+        # Upsert by position, then trim: two workers storing the same article
+        # at once cannot collide on the primary key this way.
         rows = [
             {"qupost_id": post.qupost_id, "position": i, "url": url}
             for i, url in enumerate(post.image_urls)
         ]
-        if rows:
-            self.conn.execute(POST_IMAGES.insert(), rows)
+        for row in rows:
+            if self.dialect in ("sqlite", "postgresql"):
+                ins = _dialect_insert(self.dialect, POST_IMAGES).values(row)
+                self.conn.execute(
+                    ins.on_conflict_do_update(
+                        index_elements=["qupost_id", "position"], set_={"url": ins.excluded.url}
+                    )
+                )
+            elif not self._insert_ignore(POST_IMAGES, [row]):
+                self.conn.execute(
+                    update(POST_IMAGES)
+                    .where(
+                        POST_IMAGES.c.qupost_id == post.qupost_id,
+                        POST_IMAGES.c.position == row["position"],
+                    )
+                    .values(url=row["url"])
+                )
+        self.conn.execute(
+            sql_delete(POST_IMAGES).where(
+                POST_IMAGES.c.qupost_id == post.qupost_id, POST_IMAGES.c.position >= len(rows)
+            )
+        )
 
     def mark_deleted(self, qupost_id: str, when: datetime) -> bool:
         result = self.conn.execute(

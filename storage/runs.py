@@ -48,8 +48,9 @@ def exit_status(stats: dict[str, Any], listing: bool) -> int:
     return EXIT_OK
 
 
-def summary_line(run_id: int | None, counts: dict[str, int], status: int, reason: str,
-                 seconds: float) -> str:  # fmt: skip
+def summary_line(
+    run_id: int | None, counts: dict[str, int], status: int, reason: str, seconds: float
+) -> str:
     return (
         f"qupost run {run_id if run_id is not None else '-'} {reason} in {seconds:.1f}s: "
         f"{counts['articles_new']} new, {counts['articles_updated']} updated, "
@@ -76,7 +77,10 @@ class RunRecorder:
         catalog = Catalog.of(self.crawler)
         assert self.crawler.stats is not None
         stats = self.crawler.stats.get_stats()
-        listing = not getattr(getattr(self.crawler.spider, "args", None), "urls", ())
+        # Distributed workers list nothing themselves: `scrapy seed` does.
+        listing = not getattr(getattr(self.crawler.spider, "args", None), "urls", ()) and (
+            not self.crawler.settings.getbool("QUPOST_DISTRIBUTED")
+        )
         counts = run_counts(stats)
         self.exit_status = exit_status(stats, listing)
         started = catalog.started_at or datetime.now(UTC)
@@ -91,8 +95,11 @@ class RunRecorder:
         )
         self.crawler.stats.set_value("qupost/exit_status", self.exit_status)
         self.summary = summary_line(
-            catalog.run_id, counts, self.exit_status, reason,
+            catalog.run_id,
+            counts,
+            self.exit_status,
+            reason,
             (finished - started).total_seconds(),
-        )  # fmt: skip
+        )
         quiet = logging.getLogger().getEffectiveLevel() > logging.INFO
         logger.log(logging.WARNING if quiet or self.exit_status else logging.INFO, self.summary)

@@ -182,9 +182,19 @@ def test_two_crawls_at_once_on_one_database(tmp_path: Path) -> None:
 
 def export(db: Path, target: Path, *options: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "scrapy", "export", "--to", str(target), *options,
-         "-s", f"QUPOST_DATABASE_URL=sqlite:///{db}",
-         "-s", f"QUPOST_SOURCE_DIR={db.parent / 'source'}"],  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "scrapy",
+            "export",
+            "--to",
+            str(target),
+            *options,
+            "-s",
+            f"QUPOST_DATABASE_URL=sqlite:///{db}",
+            "-s",
+            f"QUPOST_SOURCE_DIR={db.parent / 'source'}",
+        ],
         cwd=ROOT,
         capture_output=True,
         text=True,

@@ -79,10 +79,14 @@ def test_scrapyd_deploys_the_egg_and_runs_a_crawl(tmp_path: Path) -> None:
         f"eggs_dir = {home / 'eggs'}\nlogs_dir = {home / 'logs'}\n"
         f"dbs_dir = {home / 'dbs'}\nitems_dir =\npoll_interval = 0.5\n"
     )
+    daemon_log = (home / "scrapyd.out").open("w")
     daemon = subprocess.Popen(
-        [scrapyd], cwd=home, stdout=open(home / "out.txt", "w"), stderr=subprocess.STDOUT,
+        [scrapyd],
+        cwd=home,
+        stdout=daemon_log,
+        stderr=subprocess.STDOUT,
         env={k: v for k, v in os.environ.items() if k != "SCRAPY_SETTINGS_MODULE"},
-    )  # fmt: skip
+    )
     base = f"http://127.0.0.1:{port}"
     try:
         for _ in range(100):
@@ -92,7 +96,9 @@ def test_scrapyd_deploys_the_egg_and_runs_a_crawl(tmp_path: Path) -> None:
             except OSError:
                 time.sleep(0.2)
         added = post(
-            f"{base}/addversion.json", {"project": "qupost", "version": "1"}, {"egg": egg.read_bytes()}
+            f"{base}/addversion.json",
+            {"project": "qupost", "version": "1"},
+            {"egg": egg.read_bytes()},
         )
         assert added["status"] == "ok", added
         site = build_site(4)
@@ -127,3 +133,4 @@ def test_scrapyd_deploys_the_egg_and_runs_a_crawl(tmp_path: Path) -> None:
     finally:
         daemon.terminate()
         daemon.wait(timeout=30)
+        daemon_log.close()

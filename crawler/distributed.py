@@ -1,0 +1,82 @@
+"""Distributed mode: several workers share one scrapy-redis queue and one catalog.
+
+Switched on with ``QUPOST_DISTRIBUTED=1`` (see ``crawler/profiles.py``).
+``scrapy seed`` puts the channel list requests in the shared queue; workers
+started with ``scrapy crawl qupost`` and the same settings take requests from
+it, deduplicated by the shared Redis dupefilter (article requests are
+canonical URLs, so the rotating ``key=`` cannot defeat it).  A worker waits
+``QUPOST_WORKER_IDLE_TIMEOUT`` seconds for new work before it finishes.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import AsyncIterator
+from typing import Any, Self
+
+from scrapy import Request, Spider, signals
+from scrapy.crawler import Crawler
+from scrapy.exceptions import DontCloseSpider, NotConfigured
+
+logger = logging.getLogger(__name__)
+
+
+def redis_keys(prefix: str) -> dict[str, str]:
+    """The scrapy-redis keys for one deployment; ``%(spider)s`` is filled by scrapy-redis."""
+    prefix = prefix.strip(":") or "qupost"
+    return {
+        "SCHEDULER_QUEUE_KEY": f"{prefix}:%(spider)s:requests",
+        "SCHEDULER_DUPEFILTER_KEY": f"{prefix}:%(spider)s:dupefilter",
+    }
+
+
+class WorkerStart:
+    """Spider middleware: a worker does not list channels itself; ``scrapy seed`` does.
+
+    Without it every worker would fetch every list page.  Article requests
+    given with ``-a url=`` still go through.
+    """
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> Self:
+        if not crawler.settings.getbool("QUPOST_DISTRIBUTED"):
+            raise NotConfigured
+        return cls()
+
+    async def process_start(self, start: AsyncIterator[Any]) -> AsyncIterator[Any]:
+        async for item_or_request in start:
+            if (
+                isinstance(item_or_request, Request)
+                and item_or_request.meta.get("qupost_kind") == "list"
+            ):
+                continue
+            yield item_or_request
+
+
+class WorkerIdle:
+    """Keep a worker alive while the shared queue may still receive work."""
+
+    def __init__(self, crawler: Crawler, timeout: float) -> None:
+        self.crawler = crawler
+        self.timeout = timeout
+        self.last_activity = time.monotonic()
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> Self:
+        if not crawler.settings.getbool("QUPOST_DISTRIBUTED"):
+            raise NotConfigured
+        ext = cls(crawler, crawler.settings.getfloat("QUPOST_WORKER_IDLE_TIMEOUT", 30.0))
+        for signal in (signals.request_scheduled, signals.response_received, signals.item_scraped):
+            crawler.signals.connect(ext.active, signal=signal)
+        crawler.signals.connect(ext.idle, signal=signals.spider_idle)
+        return ext
+
+    def active(self, *args: Any, **kwargs: Any) -> None:
+        self.last_activity = time.monotonic()
+
+    def idle(self, spider: Spider) -> None:
+        waited = time.monotonic() - self.last_activity
+        if waited < self.timeout:
+            raise DontCloseSpider
+        logger.info("worker idle for %.0fs with an empty shared queue; finishing", waited)
