@@ -54,7 +54,7 @@ QUPOST_PROGRESS_INTERVAL = 10.0
 QUPOST_PROFILE = ""
 
 # --- politeness: fit for the real site ---------------------------------------
-USER_AGENT = "qupost/0.1 (+https://github.com/qupost/qupost; Hexo archiver)"
+USER_AGENT = "qupost/0.1 (Hexo blog archiver; obeys robots.txt)"
 ROBOTSTXT_OBEY = True
 CONCURRENT_REQUESTS = 8
 CONCURRENT_REQUESTS_PER_DOMAIN = 4
