@@ -101,5 +101,13 @@ class RunRecorder:
             reason,
             (finished - started).total_seconds(),
         )
-        quiet = logging.getLogger().getEffectiveLevel() > logging.INFO
+        quiet = _level(self.crawler.settings.get("LOG_LEVEL")) > logging.INFO
         logger.log(logging.WARNING if quiet or self.exit_status else logging.INFO, self.summary)
+
+
+def _level(value: object) -> int:
+    """LOG_LEVEL as a number; Scrapy applies it to its handler, not to the loggers."""
+    if isinstance(value, int):
+        return value
+    number = logging.getLevelName(str(value or "DEBUG").upper())
+    return number if isinstance(number, int) else logging.DEBUG

@@ -1,0 +1,79 @@
+"""Progress lines, the one-line summary, and the quiet cron-friendly mode."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from fakesite.server import FakeServer
+from fakesite.site import Fault, build_site
+from tests.conftest import run_crawl
+
+pytestmark = pytest.mark.e2e
+
+SUMMARY = re.compile(
+    r"qupost run \d+ finished in [\d.]+s: (\d+) new, (\d+) updated, (\d+) unchanged, "
+    r"(\d+) deleted, (\d+) failed \(of (\d+) listed\); images (\d+) downloaded, (\d+) failed; "
+    r"exit status (\d+)"
+)
+
+
+def test_progress_lines_while_crawling(tmp_path: Path) -> None:
+    site = build_site(60, images_per_article=1)
+    with FakeServer(site) as server:
+        result = run_crawl(
+            server,
+            tmp_path,
+            "cid=1",
+            "pages=1",
+            "limit=60",
+            QUPOST_PROGRESS_INTERVAL="0.05",
+            CONCURRENT_REQUESTS="2",
+        )
+    assert result.returncode == 0, result.stderr[-2000:]
+    lines = [line for line in result.stderr.splitlines() if "progress: listed" in line]
+    assert lines, result.stderr[-2000:]
+    assert re.search(
+        r"progress: listed \d+, known \d+, fetched \d+, stored \d+ \(\d+ posts written\), "
+        r"images \d+ stored / \d+ failed, failures \d+, [\d.]+ articles/s",
+        lines[-1],
+    )
+
+
+def test_quiet_run_prints_only_problems_and_the_summary(tmp_path: Path) -> None:
+    site = build_site(4)
+    ids = sorted(site.articles)
+    site.articles[ids[0]].mode = "deleted"
+    broken = next(part[1] for part in site.articles[ids[1]].body if part[0] == "img")
+    with FakeServer(site) as server:
+        site.faults[broken] = Fault(status=404, body=b"gone", times=5)
+        result = run_crawl(server, tmp_path, "cid=1", LOG_LEVEL="WARNING")
+    assert result.returncode == 0, result.stderr[-2000:]
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert all("WARNING" in line or "ERROR" in line for line in lines), lines
+    summaries = [m for line in lines if (m := SUMMARY.search(line))]
+    assert len(summaries) == 1
+    new, updated, unchanged, deleted, failed, listed, images, images_failed, status = (
+        int(v) for v in summaries[0].groups()
+    )
+    assert (new, updated, unchanged, deleted, failed, listed) == (3, 0, 0, 1, 0, 4)
+    assert (images, images_failed, status) == (5, 1, 0)
+    assert any("image not stored (HTTP 404)" in line for line in lines)
+
+
+def test_run_record_matches_the_summary(tmp_path: Path) -> None:
+    import sqlite3
+
+    site = build_site(3)
+    with FakeServer(site) as server:
+        result = run_crawl(server, tmp_path, "cid=1")
+    assert result.returncode == 0
+    conn = sqlite3.connect(tmp_path / "qupost.db")
+    row = conn.execute(
+        "SELECT status, exit_status, articles_listed, articles_new, images_downloaded, "
+        "finished_at IS NOT NULL FROM runs"
+    ).fetchall()
+    conn.close()
+    assert row == [("finished", 0, 3, 3, 6, 1)]
