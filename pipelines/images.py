@@ -264,6 +264,9 @@ class ImagePipeline(FilesPipeline):
     def media_failed(
         self, failure: Failure, request: Request, info: MediaPipeline.SpiderInfo
     ) -> Any:
+        if isinstance(failure.value, ImageFailed):
+            # Raised by media_downloaded, which already recorded and counted it.
+            raise failure.value
         raise self._fail(request, _failure_reason(failure))
 
     def file_path(

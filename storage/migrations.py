@@ -8,7 +8,11 @@ revisions are newer.  ``scrapy migrate`` runs the same thing by hand.
 
 from __future__ import annotations
 
+import functools
+import tempfile
 import time
+from importlib import resources
+from importlib.abc import Traversable
 from pathlib import Path
 
 from alembic import command
@@ -24,16 +28,35 @@ INITIAL_REVISION = "0001"
 _PG_LOCK_KEY = 0x71750057
 
 
+@functools.cache
+def script_location() -> str:
+    """The migration scripts folder, unpacked first when qupost runs from a zipped egg (Scrapyd)."""
+    if SCRIPTS.is_dir():
+        return str(SCRIPTS)
+    target = Path(tempfile.mkdtemp(prefix="qupost-alembic-"))
+    _copy_tree(resources.files("storage") / "alembic", target)
+    return str(target)
+
+
+def _copy_tree(source: Traversable, target: Path) -> None:
+    target.mkdir(parents=True, exist_ok=True)
+    for entry in source.iterdir():
+        if entry.is_dir():
+            _copy_tree(entry, target / entry.name)
+        elif entry.name.endswith((".py", ".mako")):
+            (target / entry.name).write_bytes(entry.read_bytes())
+
+
 def alembic_config(connection: Connection) -> Config:
     config = Config()
-    config.set_main_option("script_location", str(SCRIPTS))
+    config.set_main_option("script_location", script_location())
     config.attributes["connection"] = connection
     return config
 
 
 def head_revision() -> str:
     config = Config()
-    config.set_main_option("script_location", str(SCRIPTS))
+    config.set_main_option("script_location", script_location())
     head = ScriptDirectory.from_config(config).get_current_head()
     assert head is not None
     return head
