@@ -25,14 +25,18 @@ from storage.repository import ImageRecord, PostRecord
 
 try:
     _Dumper: Any = yaml.CSafeDumper
-except AttributeError:  # PyYAML built without libyaml; same output, slower
+except AttributeError:  # PyYAML built without libyaml: slower, same output
     _Dumper = yaml.SafeDumper
+# libyaml escapes characters outside the Basic Multilingual Plane (emoji) as
+# \U0001F600 where PyYAML's Python emitter writes them as they are; such
+# values go through the Python emitter so a post never depends on the build.
+_ASTRAL = re.compile("[\U00010000-\U0010FFFF]")
 
 IMAGE_MODES = ("local", "proxy", "origin")
 DEFAULT_COVER_KEYS = ("headimg", "thumbnail")
 _IMG_TAG = re.compile(r"<img\b([^>]*?)/?>")
 _ATTR = re.compile(r'([a-zA-Z_:][-a-zA-Z0-9_:.]*)="([^"]*)"')
-_SAFE_ID = re.compile(r"\d{1,20}")
+_SAFE_ID = re.compile(r"[0-9]{1,20}")
 
 
 class RenderError(ValueError):
@@ -149,10 +153,19 @@ def front_matter(post: PostRecord, cover: str | None, options: RenderOptions) ->
     return matter
 
 
+def _has_astral(value: Any) -> bool:
+    if isinstance(value, str):
+        return _ASTRAL.search(value) is not None
+    if isinstance(value, list):
+        return any(_has_astral(v) for v in value)
+    return False
+
+
 def dump_yaml(data: dict[str, Any]) -> str:
+    astral = any(_has_astral(v) for v in data.values())
     text: str = yaml.dump(
         data,
-        Dumper=_Dumper,
+        Dumper=yaml.SafeDumper if astral else _Dumper,
         sort_keys=False,
         allow_unicode=True,
         default_flow_style=False,

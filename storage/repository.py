@@ -126,6 +126,7 @@ class RepoTx:
             current = self._post_row(post.qupost_id)
             assert current is not None
         if current.content_hash == digest and current.deleted_at is None:
+            self._fill_in(post, current)
             return "unchanged"
         self.conn.execute(
             update(POSTS)
@@ -137,6 +138,26 @@ class RepoTx:
 
     def _post_row(self, qupost_id: str) -> Any:
         return self.conn.execute(select(POSTS).where(POSTS.c.qupost_id == qupost_id)).first()
+
+    def _fill_in(self, post: PostInput, current: Any) -> None:
+        """Take better metadata from an unchanged article, without marking it updated.
+
+        A ``url=`` crawl knows less than a listing: a later listing may bring
+        the list's publish time, author or cover for the same text.
+        """
+        values: dict[str, Any] = {}
+        if DATE_SOURCE_RANK.get(post.date_source, 9) < DATE_SOURCE_RANK.get(
+            current.date_source, 9
+        ):
+            values.update(published_at=post.published_at, date_source=post.date_source)
+        if post.author and not current.author:
+            values["author"] = post.author
+        if post.cover_url and not current.cover_url:
+            values["cover_url"] = post.cover_url
+        if values:
+            self.conn.execute(
+                update(POSTS).where(POSTS.c.qupost_id == post.qupost_id).values(values)
+            )
 
     @staticmethod
     def _new_post_row(post: PostInput, digest: str) -> dict[str, Any]:

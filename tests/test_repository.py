@@ -1,0 +1,367 @@
+"""Tests for storage.repository on a real SQLite file: the verbs the pipelines rely on."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlalchemy import select
+
+from storage.models import Post, PostImage
+from storage.repository import ImageRecord, PostInput, Repository, StorageError
+
+T0 = datetime(2021, 12, 4, 13, 49, 12, tzinfo=UTC)
+CRAWL1 = datetime(2021, 12, 5, 1, 0, tzinfo=UTC)
+CRAWL2 = datetime(2021, 12, 6, 2, 0, tzinfo=UTC)
+CRAWL3 = datetime(2021, 12, 7, 3, 0, tzinfo=UTC)
+CDN = "http://static.1sapp.com/qupost/img/2021/12/04"
+
+
+def db_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'catalog' / 'qupost.db'}"
+
+
+@pytest.fixture
+def repo(tmp_path: Path) -> Iterator[Repository]:
+    repository = Repository.open(db_url(tmp_path))
+    yield repository
+    repository.close()
+
+
+def post(qupost_id: str = "1638625001", **changes: Any) -> PostInput:
+    values: dict[str, Any] = {
+        "qupost_id": qupost_id,
+        "title": "“十四五”期间重庆将改造老旧小区住宅4.35万栋",
+        "author": "封面新闻",
+        "published_at": T0,
+        "date_source": "list",
+        "original_url": f"http://html2.qktoutiao.com/detail/2021/12/04/{qupost_id}.html",
+        "body_html": f'<p>正文</p><p><img src="{CDN}/a.jpeg" data-size="600,240"></p>',
+        "cover_url": f"{CDN}/cover.jpeg",
+        "image_urls": [f"{CDN}/a.jpeg"],
+        "cid": 1,
+        "crawled_at": CRAWL1,
+    }
+    values.update(changes)
+    return PostInput(**values)
+
+
+def upsert(repo: Repository, item: PostInput) -> str:
+    with repo.transaction() as tx:
+        return tx.upsert_post(item)
+
+
+def stored_date(repo: Repository, qupost_id: str) -> tuple[datetime, str]:
+    with repo.engine.connect() as conn:
+        found = conn.execute(
+            select(Post.published_at, Post.date_source).where(Post.qupost_id == qupost_id)
+        ).one()
+    return found[0], found[1]
+
+
+def image_rows(repo: Repository, qupost_id: str) -> list[tuple[int, str]]:
+    with repo.engine.connect() as conn:
+        rows = conn.execute(
+            select(PostImage.position, PostImage.url)
+            .where(PostImage.qupost_id == qupost_id)
+            .order_by(PostImage.position)
+        )
+        return [(r[0], r[1]) for r in rows]
+
+
+# --- upsert_post --------------------------------------------------------------
+
+
+def test_new_post_is_stored_and_read_back(repo: Repository, tmp_path: Path) -> None:
+    assert upsert(repo, post()) == "new"
+    assert (tmp_path / "catalog" / "qupost.db").is_file()
+    record = repo.load_post("1638625001")
+    assert record is not None
+    assert record.qupost_id == "1638625001"
+    assert record.title == "“十四五”期间重庆将改造老旧小区住宅4.35万栋"
+    assert record.author == "封面新闻"
+    assert record.published_at == T0
+    assert record.original_url == "http://html2.qktoutiao.com/detail/2021/12/04/1638625001.html"
+    assert record.body_html == post().body_html
+    assert record.cover_url == f"{CDN}/cover.jpeg"
+    assert record.updated_at is None
+    assert record.tags == ["热点"]
+    assert record.images == {}
+    assert image_rows(repo, "1638625001") == [(0, f"{CDN}/a.jpeg")]
+
+
+def test_missing_post_loads_as_none(repo: Repository) -> None:
+    assert repo.load_post("404") is None
+
+
+def test_same_content_is_unchanged_and_sets_no_updated(repo: Repository) -> None:
+    upsert(repo, post())
+    assert upsert(repo, post(crawled_at=CRAWL2)) == "unchanged"
+    record = repo.load_post("1638625001")
+    assert record is not None
+    assert record.updated_at is None
+
+
+def test_changed_content_is_updated_once(repo: Repository) -> None:
+    upsert(repo, post())
+    changed = post(body_html="<p>改写后的正文</p>", image_urls=[], crawled_at=CRAWL2)
+    assert upsert(repo, changed) == "updated"
+    record = repo.load_post("1638625001")
+    assert record is not None
+    assert record.body_html == "<p>改写后的正文</p>"
+    assert record.updated_at == CRAWL2
+    assert image_rows(repo, "1638625001") == []
+    # The same content again later is unchanged and keeps the first update time.
+    assert upsert(repo, replace(changed, crawled_at=CRAWL3)) == "unchanged"
+    record = repo.load_post("1638625001")
+    assert record is not None
+    assert record.updated_at == CRAWL2
+
+
+def test_title_change_is_an_update(repo: Repository) -> None:
+    upsert(repo, post())
+    assert upsert(repo, post(title="新标题", crawled_at=CRAWL2)) == "updated"
+    record = repo.load_post("1638625001")
+    assert record is not None
+    assert (record.title, record.updated_at) == ("新标题", CRAWL2)
+
+
+def test_tags_only_change_is_not_an_update(repo: Repository) -> None:
+    upsert(repo, post(cid=6))
+    assert upsert(repo, post(cid=1, crawled_at=CRAWL2)) == "unchanged"
+    record = repo.load_post("1638625001")
+    assert record is not None
+    assert record.tags == ["热点", "娱乐"]
+    assert record.updated_at is None
+
+
+def test_image_list_is_kept_in_order(repo: Repository) -> None:
+    urls = [f"{CDN}/c.jpeg", f"{CDN}/a.jpeg", f"{CDN}/b.png"]
+    upsert(repo, post(image_urls=urls))
+    assert image_rows(repo, "1638625001") == list(enumerate(urls))
+    upsert(repo, post(body_html="<p>x</p>", image_urls=urls[::-1][:2], crawled_at=CRAWL2))
+    assert image_rows(repo, "1638625001") == [(0, f"{CDN}/b.png"), (1, f"{CDN}/a.jpeg")]
+
+
+# --- dates --------------------------------------------------------------------
+
+
+def test_refresh_with_a_worse_date_source_keeps_the_better_date(repo: Repository) -> None:
+    upsert(repo, post(published_at=T0, date_source="list"))
+    worse = post(
+        body_html="<p>changed</p>",
+        published_at=CRAWL2,
+        date_source="crawl",
+        crawled_at=CRAWL2,
+    )
+    assert upsert(repo, worse) == "updated"
+    assert stored_date(repo, "1638625001") == (T0, "list")
+    record = repo.load_post("1638625001")
+    assert record is not None
+    assert record.published_at == T0
+
+
+def test_refresh_with_a_better_date_source_replaces_the_date(repo: Repository) -> None:
+    upsert(repo, post(published_at=CRAWL1, date_source="crawl"))
+    better = post(
+        body_html="<p>changed</p>", published_at=T0, date_source="page", crawled_at=CRAWL2
+    )
+    assert upsert(repo, better) == "updated"
+    assert stored_date(repo, "1638625001") == (T0, "page")
+
+
+def test_unchanged_refresh_with_a_better_date_source_replaces_the_date(
+    repo: Repository,
+) -> None:
+    upsert(repo, post(published_at=CRAWL1, date_source="page"))
+    upsert(repo, post(published_at=T0, date_source="list", crawled_at=CRAWL2))
+    assert stored_date(repo, "1638625001") == (T0, "list")
+
+
+def test_published_at_is_stored_in_utc_and_read_back_aware(repo: Repository) -> None:
+    shanghai = datetime(2021, 12, 4, 21, 49, 12, tzinfo=ZoneInfo("Asia/Shanghai"))
+    upsert(repo, post(published_at=shanghai))
+    record = repo.load_post("1638625001")
+    assert record is not None
+    assert record.published_at == T0
+    assert record.published_at.utcoffset() == timedelta(0)
+    assert record.published_at.tzinfo is UTC
+    stored, _ = stored_date(repo, "1638625001")
+    assert (stored, stored.tzinfo) == (T0, UTC)
+    with repo.engine.connect() as conn:
+        raw = conn.exec_driver_sql("SELECT published_at FROM posts").scalar_one()
+    assert str(raw).startswith("2021-12-04 13:49:12")
+
+
+def test_updated_at_is_read_back_aware(repo: Repository) -> None:
+    upsert(repo, post())
+    upsert(
+        repo,
+        post(title="x", crawled_at=datetime(2021, 12, 6, 10, 0, tzinfo=ZoneInfo("Asia/Shanghai"))),
+    )
+    record = repo.load_post("1638625001")
+    assert record is not None
+    assert record.updated_at == datetime(2021, 12, 6, 2, 0, tzinfo=UTC)
+    assert record.updated_at is not None and record.updated_at.tzinfo is UTC
+
+
+def test_naive_datetime_is_refused_and_nothing_is_stored(repo: Repository) -> None:
+    with pytest.raises(StorageError, match="naive datetime"):
+        upsert(repo, post(published_at=datetime(2021, 12, 4, 13, 49, 12)))
+    assert repo.known_ids(["1638625001"]) == set()
+
+
+# --- text fidelity ------------------------------------------------------------
+
+
+def test_quotes_nul_and_emoji_round_trip(repo: Repository) -> None:
+    title = "他说\"好\"，it's `x` ''y'' \\ 😀🎉 a\x00b"
+    author = "作者\x00😀'\""
+    body = "<p>a\x00b 😀 \"q\" 'q' {{ x }} {% y %}</p>\n<p>第二行</p>"
+    upsert(repo, post(title=title, author=author, body_html=body))
+    record = repo.load_post("1638625001")
+    assert record is not None
+    assert (record.title, record.author, record.body_html) == (title, author, body)
+    # Equal text means equal content: a second run is unchanged.
+    assert upsert(repo, post(title=title, author=author, body_html=body)) == "unchanged"
+
+
+# --- images -------------------------------------------------------------------
+
+
+STORED = ImageRecord(
+    url=f"{CDN}/a.jpeg",
+    status="stored",
+    path="2021/12/04/2556cdd5f11999c5de91dafdfc26bfe905d6db9a.jpeg",
+    width=600,
+    height=240,
+    format="jpeg",
+    size_bytes=12345,
+)
+FAILED = ImageRecord(url=f"{CDN}/a.jpeg", status="failed", reason="HTTP 404")
+
+
+def test_stored_image_is_never_downgraded(repo: Repository) -> None:
+    repo.record_image(STORED, 1)
+    repo.record_image(FAILED, 2)
+    assert repo.image(STORED.url) == replace(STORED, run_id=1)
+
+
+def test_failed_image_can_be_stored_later(repo: Repository) -> None:
+    repo.record_image(FAILED, 1)
+    assert repo.image(FAILED.url) == replace(FAILED, run_id=1)
+    repo.record_image(replace(FAILED, reason="timed out"), 2)
+    assert repo.image(FAILED.url) == replace(FAILED, reason="timed out", run_id=2)
+    repo.record_image(STORED, 3)
+    assert repo.image(STORED.url) == replace(STORED, run_id=3)
+    assert repo.image(STORED.url).stored  # type: ignore[union-attr]
+
+
+def test_unknown_image_is_none(repo: Repository) -> None:
+    assert repo.image(f"{CDN}/never.jpeg") is None
+
+
+def test_load_post_carries_its_image_and_cover_records(repo: Repository) -> None:
+    upsert(repo, post())
+    cover = ImageRecord(url=f"{CDN}/cover.jpeg", status="failed", reason="HTTP 404")
+    repo.record_image(STORED, None)
+    repo.record_image(cover, None)
+    repo.record_image(replace(STORED, url=f"{CDN}/unrelated.jpeg"), None)
+    record = repo.load_post("1638625001")
+    assert record is not None
+    assert record.images == {STORED.url: STORED, cover.url: cover}
+
+
+# --- listings and ids ---------------------------------------------------------
+
+
+def test_record_listing_returns_stored_posts_that_gained_the_channel(repo: Repository) -> None:
+    upsert(repo, post("1638625001", cid=1))
+    upsert(repo, post("1638625002", cid=6))
+    with repo.transaction() as tx:
+        gained = tx.record_listing(6, ["1638625002", "1638625001", "1638625003", "1638625001"])
+    assert gained == ["1638625001"]
+    with repo.transaction() as tx:
+        assert tx.record_listing(6, ["1638625001", "1638625002"]) == []
+        assert tx.record_listing(6, []) == []
+    record = repo.load_post("1638625001")
+    assert record is not None
+    assert record.tags == ["热点", "娱乐"]
+    # The membership of a post not stored yet is remembered for when it is.
+    upsert(repo, post("1638625003", cid=None))
+    later = repo.load_post("1638625003")
+    assert later is not None
+    assert later.tags == ["娱乐"]
+
+
+def test_tags_are_ordered_by_channel_id(repo: Repository) -> None:
+    upsert(repo, post(cid=7))
+    with repo.transaction() as tx:
+        tx.record_listing(255, ["1638625001"])
+        tx.record_listing(1, ["1638625001"])
+    record = repo.load_post("1638625001")
+    assert record is not None
+    assert record.tags == ["热点", "科技", "推荐"]
+
+
+def test_known_ids(repo: Repository) -> None:
+    upsert(repo, post("1638625001"))
+    upsert(repo, post("1638625002"))
+    assert repo.known_ids(["1638625002", "1638625003", "1638625002"]) == {"1638625002"}
+    assert repo.known_ids([]) == set()
+    with repo.transaction() as tx:
+        assert tx.mark_deleted("1638625001", CRAWL2) is True
+        assert tx.mark_deleted("1638625001", CRAWL3) is False
+    assert repo.known_ids(["1638625001", "1638625002"]) == {"1638625002"}
+
+
+def test_deleted_post_that_returns_is_updated(repo: Repository) -> None:
+    upsert(repo, post())
+    with repo.transaction() as tx:
+        tx.mark_deleted("1638625001", CRAWL2)
+    assert upsert(repo, post(crawled_at=CRAWL3)) == "updated"
+    assert repo.known_ids(["1638625001"]) == {"1638625001"}
+
+
+# --- two handles on one file --------------------------------------------------
+
+
+def test_two_repositories_on_one_file_stay_consistent(tmp_path: Path) -> None:
+    first = Repository.open(db_url(tmp_path))
+    second = Repository.open(db_url(tmp_path))
+    try:
+        assert upsert(first, post()) == "new"
+        assert second.known_ids(["1638625001"]) == {"1638625001"}
+        assert upsert(second, post()) == "unchanged"
+        assert upsert(second, post(title="第二个写入", crawled_at=CRAWL2)) == "updated"
+        record = first.load_post("1638625001")
+        assert record is not None
+        assert (record.title, record.updated_at) == ("第二个写入", CRAWL2)
+
+        second.record_image(STORED, 1)
+        first.record_image(FAILED, 2)
+        assert second.image(STORED.url) == replace(STORED, run_id=1)
+
+        with first.transaction() as tx:
+            assert tx.record_listing(6, ["1638625001"]) == ["1638625001"]
+        with second.transaction() as tx:
+            assert tx.record_listing(6, ["1638625001"]) == []
+            assert tx.count_posts() == 1
+        record = second.load_post("1638625001")
+        assert record is not None
+        assert record.tags == ["热点", "娱乐"]
+    finally:
+        first.close()
+        second.close()
+
+
+def test_a_failed_transaction_writes_nothing(repo: Repository) -> None:
+    with pytest.raises(RuntimeError, match="boom"), repo.transaction() as tx:
+        tx.upsert_post(post())
+        raise RuntimeError("boom")
+    assert repo.known_ids(["1638625001"]) == set()
