@@ -30,7 +30,7 @@ except AttributeError:  # PyYAML built without libyaml: slower, same output
 # libyaml escapes characters outside the Basic Multilingual Plane (emoji) as
 # \U0001F600 where PyYAML's Python emitter writes them as they are; such
 # values go through the Python emitter so a post never depends on the build.
-_ASTRAL = re.compile("[\U00010000-\U0010FFFF]")
+_ASTRAL = re.compile("[\U00010000-\U0010ffff]")
 
 IMAGE_MODES = ("local", "proxy", "origin")
 DEFAULT_COVER_KEYS = ("headimg", "thumbnail")

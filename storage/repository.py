@@ -146,9 +146,7 @@ class RepoTx:
         the list's publish time, author or cover for the same text.
         """
         values: dict[str, Any] = {}
-        if DATE_SOURCE_RANK.get(post.date_source, 9) < DATE_SOURCE_RANK.get(
-            current.date_source, 9
-        ):
+        if DATE_SOURCE_RANK.get(post.date_source, 9) < DATE_SOURCE_RANK.get(current.date_source, 9):
             values.update(published_at=post.published_at, date_source=post.date_source)
         if post.author and not current.author:
             values["author"] = post.author
