@@ -7,6 +7,7 @@ savepoint-guarded insert elsewhere.  Nothing outside ``storage/`` writes SQL.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
 import time
@@ -17,7 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Table, create_engine, event, select, update
+from sqlalchemy import Connection, Engine, Table, create_engine, event, or_, select, update
 from sqlalchemy import delete as sql_delete
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
@@ -33,6 +34,33 @@ CHANNELS: Table = PostChannel.__table__  # type: ignore[assignment]
 IMAGES: Table = Image.__table__  # type: ignore[assignment]
 POST_IMAGES: Table = PostImage.__table__  # type: ignore[assignment]
 RUNS: Table = Run.__table__  # type: ignore[assignment]
+
+IMAGE_COLUMNS = (
+    "url", "path", "width", "height", "format", "size_bytes", "status", "reason", "run_id",
+    "fetched_at",
+)  # fmt: skip
+
+
+@functools.cache
+def _statements(dialect: str) -> dict[str, Any]:
+    """Upsert statements for a dialect, built once: building them costs more than running them."""
+    insert = sqlite.insert if dialect == "sqlite" else postgresql.insert
+    images = insert(IMAGES)
+    post_images = insert(POST_IMAGES)
+    return {
+        "ignore:posts": insert(POSTS).on_conflict_do_nothing(),
+        "ignore:post_channels": insert(CHANNELS).on_conflict_do_nothing(),
+        # A stored image is never downgraded to failed by a later attempt.
+        "images": images.on_conflict_do_update(
+            index_elements=["url"],
+            set_={c: images.excluded[c] for c in IMAGE_COLUMNS if c != "url"},
+            where=or_(IMAGES.c.status != "stored", images.excluded.status == "stored"),
+        ),
+        "post_images": post_images.on_conflict_do_update(
+            index_elements=["qupost_id", "position"], set_={"url": post_images.excluded.url}
+        ),
+    }
+
 
 # Lower is better: a refresh never replaces a date with a worse-sourced one.
 DATE_SOURCE_RANK = {"list": 0, "page": 1, "show_time": 2, "crawl": 3}
@@ -193,15 +221,10 @@ class RepoTx:
             {"qupost_id": post.qupost_id, "position": i, "url": url}
             for i, url in enumerate(post.image_urls)
         ]
-        for row in rows:
-            if self.dialect in ("sqlite", "postgresql"):
-                ins = _dialect_insert(self.dialect, POST_IMAGES).values(row)
-                self.conn.execute(
-                    ins.on_conflict_do_update(
-                        index_elements=["qupost_id", "position"], set_={"url": ins.excluded.url}
-                    )
-                )
-            elif not self._insert_ignore(POST_IMAGES, [row]):
+        if rows and self.dialect in ("sqlite", "postgresql"):
+            self.conn.execute(_statements(self.dialect)["post_images"], rows)
+        for row in rows if self.dialect not in ("sqlite", "postgresql") else []:
+            if not self._insert_ignore(POST_IMAGES, [row]):
                 self.conn.execute(
                     update(POST_IMAGES)
                     .where(
@@ -301,33 +324,32 @@ class RepoTx:
     def image(self, url: str) -> ImageRecord | None:
         return self.images_for([url]).get(url)
 
-    def record_image(self, record: ImageRecord, run_id: int | None, when: datetime) -> None:
-        """Upsert an image outcome; a stored image is never downgraded to failed."""
-        values = {
-            "url": record.url,
-            "path": record.path,
-            "width": record.width,
-            "height": record.height,
-            "format": record.format,
-            "size_bytes": record.size_bytes,
-            "status": record.status,
-            "reason": record.reason,
-            "run_id": run_id,
-            "fetched_at": when,
-        }
-        if self.dialect in ("sqlite", "postgresql"):
-            ins = _dialect_insert(self.dialect, IMAGES).values(values)
-            changes = {k: ins.excluded[k] for k in values if k != "url"}
-            where = None if record.stored else IMAGES.c.status != "stored"
-            self.conn.execute(
-                ins.on_conflict_do_update(index_elements=["url"], set_=changes, where=where)
-            )
+    def record_images(
+        self, records: Sequence[ImageRecord], run_id: int | None, when: datetime
+    ) -> None:
+        """Upsert image outcomes; a stored image is never downgraded to failed."""
+        rows = [
+            {
+                "url": r.url, "path": r.path, "width": r.width, "height": r.height,
+                "format": r.format, "size_bytes": r.size_bytes, "status": r.status,
+                "reason": r.reason, "run_id": run_id, "fetched_at": when,
+            }
+            for r in records
+        ]  # fmt: skip
+        if not rows:
             return
-        if not self._insert_ignore(IMAGES, [values]):
-            query = update(IMAGES).where(IMAGES.c.url == record.url)
-            if not record.stored:
-                query = query.where(IMAGES.c.status != "stored")
-            self.conn.execute(query.values({k: v for k, v in values.items() if k != "url"}))
+        if self.dialect in ("sqlite", "postgresql"):
+            self.conn.execute(_statements(self.dialect)["images"], rows)
+            return
+        for row in rows:
+            if not self._insert_ignore(IMAGES, [row]):
+                query = update(IMAGES).where(IMAGES.c.url == row["url"])
+                if row["status"] != "stored":
+                    query = query.where(IMAGES.c.status != "stored")
+                self.conn.execute(query.values({k: v for k, v in row.items() if k != "url"}))
+
+    def record_image(self, record: ImageRecord, run_id: int | None, when: datetime) -> None:
+        self.record_images([record], run_id, when)
 
     # --- runs ----------------------------------------------------------------
     def start_run(self, host: str, arguments: str, when: datetime) -> int:
@@ -347,10 +369,12 @@ class RepoTx:
         if not rows:
             return 0
         if self.dialect in ("sqlite", "postgresql"):
-            stmt = _dialect_insert(self.dialect, table).on_conflict_do_nothing()
+            stmt = _statements(self.dialect).get(f"ignore:{table.name}")
+            if stmt is None:
+                stmt = _dialect_insert(self.dialect, table).on_conflict_do_nothing()
             inserted = 0
             for row in rows:
-                inserted += self.conn.execute(stmt.values(row)).rowcount or 0
+                inserted += self.conn.execute(stmt, row).rowcount or 0
             return inserted
         inserted = 0
         for row in rows:
@@ -409,17 +433,30 @@ class Repository:
         except SQLAlchemyError as exc:
             raise StorageError(_one_line(exc)) from exc
 
+    @contextmanager
+    def reading(self) -> Iterator[RepoTx]:
+        """Reads without a transaction: no lock is taken, so concurrent writers never wait."""
+        try:
+            with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+                yield RepoTx(conn)
+        except SQLAlchemyError as exc:
+            raise StorageError(_one_line(exc)) from exc
+
     def close(self) -> None:
         self.engine.dispose()
 
     # Single-verb conveniences, each its own transaction.
     def known_ids(self, ids: Iterable[str]) -> set[str]:
-        with self.transaction() as tx:
+        with self.reading() as tx:
             return tx.known_ids(ids)
 
     def image(self, url: str) -> ImageRecord | None:
-        with self.transaction() as tx:
+        with self.reading() as tx:
             return tx.image(url)
+
+    def images_for(self, urls: Sequence[str]) -> dict[str, ImageRecord]:
+        with self.reading() as tx:
+            return tx.images_for(urls)
 
     def record_image(self, record: ImageRecord, run_id: int | None) -> None:
         with self.transaction() as tx:
@@ -468,6 +505,8 @@ def _sqlite_on_connect(dbapi_conn: Any, _record: Any) -> None:
 
 
 def _sqlite_begin_immediate(conn: Connection) -> None:
+    if conn.get_execution_options().get("isolation_level") == "AUTOCOMMIT":
+        return
     # Take the write lock up front: a deferred transaction that later writes
     # fails at once with "database is locked" when another process wrote first.
     conn.exec_driver_sql("BEGIN IMMEDIATE")
