@@ -31,6 +31,34 @@ except AttributeError:  # PyYAML built without libyaml: slower, same output
 # \U0001F600 where PyYAML's Python emitter writes them as they are; such
 # values go through the Python emitter so a post never depends on the build.
 _ASTRAL = re.compile("[\U00010000-\U0010ffff]")
+# Plain scalars that YAML 1.2 parsers (js-yaml, which Hexo uses) read as
+# numbers, booleans or null although PyYAML (YAML 1.1) writes them unquoted:
+# "1e3" would become the number 1000 in the rendered page.
+_NOT_A_STRING_IN_YAML_12 = re.compile(
+    r"[-+]?(?:\.[0-9]+|[0-9][0-9_]*(?:\.[0-9_]*)?)(?:[eE][-+]?[0-9]+)?"
+    r"|[-+]?0[oO]?[0-7_]+|[-+]?0[xX][0-9a-fA-F_]+|[-+]?0[bB][01_]+"
+    r"|[-+]?\.(?:inf|Inf|INF)|\.(?:nan|NaN|NAN)"
+    r"|null|Null|NULL|~|true|True|TRUE|false|False|FALSE"
+    r"|y|Y|yes|Yes|YES|n|N|no|No|NO|on|On|ON|off|Off|OFF"
+    r"|[0-9]+(?::[0-5]?[0-9])+(?:\.[0-9_]*)?"
+)
+
+
+def _represent_str(dumper: Any, value: str) -> Any:
+    style = "'" if _NOT_A_STRING_IN_YAML_12.fullmatch(value) else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
+class _FastDumper(_Dumper):  # type: ignore[misc, valid-type]
+    pass
+
+
+class _SafeDumper(yaml.SafeDumper):
+    pass
+
+
+for _dumper_class in (_FastDumper, _SafeDumper):
+    _dumper_class.add_representer(str, _represent_str)
 
 IMAGE_MODES = ("local", "proxy", "origin")
 DEFAULT_COVER_KEYS = ("headimg", "thumbnail")
@@ -165,7 +193,7 @@ def dump_yaml(data: dict[str, Any]) -> str:
     astral = any(_has_astral(v) for v in data.values())
     text: str = yaml.dump(
         data,
-        Dumper=yaml.SafeDumper if astral else _Dumper,
+        Dumper=_SafeDumper if astral else _FastDumper,
         sort_keys=False,
         allow_unicode=True,
         default_flow_style=False,
