@@ -49,7 +49,7 @@ def _represent_str(dumper: Any, value: str) -> Any:
     return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
 
 
-class _FastDumper(_Dumper):  # type: ignore[misc, valid-type]
+class _FastDumper(_Dumper):  # type: ignore[misc]
     pass
 
 
