@@ -41,6 +41,8 @@ class ArticleItem:
     published_at: datetime | None = None
     date_source: str = ""
     image_results: list[dict[str, object]] = field(default_factory=list)
+    # Image outcomes (storage.repository.ImageRecord) to save with the article.
+    image_records: list[object] = field(default_factory=list)
 
 
 @dataclass

@@ -2,21 +2,38 @@
 
 from __future__ import annotations
 
-import ipaddress
 import logging
 from collections.abc import Iterable, Iterator
 from typing import Any, Self
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
 from scrapy import Request, Spider
 from scrapy.crawler import Crawler
-from scrapy.exceptions import IgnoreRequest
-from scrapy.http import Response
+from scrapy.http import HtmlResponse, Response
+from scrapy.utils.response import get_meta_refresh
+from w3lib.url import safe_url_string
 
+from crawler.failures import describe_failure
+from crawler.resolver import refusal_for
+from crawler.safety import (
+    FetchPolicy,
+    RefusedFetch,
+    host_of,
+    is_private_address,
+    trusted_hosts_from,
+)
 from storage.catalog import Catalog
 from storage.repository import StorageError
 
 logger = logging.getLogger(__name__)
+
+__all__ = [
+    "IncrementalMiddleware",
+    "SafeFetchMiddleware",
+    "TargetGuardMiddleware",
+    "is_private_address",
+    "trusted_hosts",
+]
 
 
 class IncrementalMiddleware:
@@ -79,35 +96,9 @@ def _is_article_request(output: Any) -> bool:
     return isinstance(output, Request) and output.meta.get("qupost_kind") == "article"
 
 
-_BLOCKED_NETWORKS = [
-    ipaddress.ip_network(n)
-    for n in (
-        "0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16",
-        "172.16.0.0/12", "192.168.0.0/16", "224.0.0.0/4", "240.0.0.0/4",
-        "::/128", "::1/128", "fc00::/7", "fe80::/10", "ff00::/8",
-    )
-]  # fmt: skip
-
-
-def is_private_address(host: str) -> bool:
-    """True for loopback, private, link-local, metadata and other non-public IPs."""
-    try:
-        address = ipaddress.ip_address(host.strip("[]"))
-    except ValueError:
-        return False
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
-    return any(address in network for network in _BLOCKED_NETWORKS)
-
-
 def trusted_hosts(crawler: Crawler) -> set[str]:
     """The list API's host and the hosts named in ``QUPOST_TRUSTED_HOSTS``."""
-    settings = crawler.settings
-    hosts = {h.strip().lower() for h in settings.getlist("QUPOST_TRUSTED_HOSTS") if h.strip()}
-    list_host = urlsplit(settings.get("QUPOST_LIST_API") or "").hostname
-    if list_host:
-        hosts.add(list_host.lower())
-    return hosts
+    return set(trusted_hosts_from(crawler.settings))
 
 
 class SafeFetchMiddleware:
@@ -115,37 +106,120 @@ class SafeFetchMiddleware:
 
     URLs in article content (images, redirects) are not trusted: without this
     a page could make the crawler fetch from its own network (SSRF).  The list
-    API's host and ``QUPOST_TRUSTED_HOSTS`` are exempt.
+    API's host and ``QUPOST_TRUSTED_HOSTS`` are exempt.  Host names that
+    resolve to such addresses are refused by ``crawler.resolver.SafeResolver``.
+
+    The refusal reaches the request's errback as a :class:`RefusedFetch`,
+    whose owner (the spider, the image pipeline) logs the one line.
     """
 
     def __init__(self, crawler: Crawler) -> None:
         self.crawler = crawler
-        self.trusted = trusted_hosts(crawler)
+        self.policy = FetchPolicy(trusted_hosts_from(crawler.settings))
+
+    @property
+    def trusted(self) -> frozenset[str]:
+        return self.policy.trusted
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:
         return cls(crawler)
 
     def process_request(self, request: Request, spider: Spider | None = None) -> None:
-        reason = self.refusal(request.url)
-        if reason is None:
+        refusal = self.policy.refusal(request.url)
+        if refusal is None:
             return
         assert self.crawler.stats is not None
         self.crawler.stats.inc_value("qupost/refused_fetch")
-        logger.warning("refused to fetch %s: %s", request.url[:200], reason)
-        raise IgnoreRequest(reason)
+        logger.debug("refused to fetch %s: %s", request.url[:200], refusal.reason)
+        raise refusal
 
     def refusal(self, url: str) -> str | None:
-        parts = urlsplit(url)
-        if parts.scheme not in ("http", "https"):
-            return f"scheme {parts.scheme or '(none)'!r} is not http(s)"
-        host = (parts.hostname or "").lower().rstrip(".")
-        if not host:
-            return "no host"
-        if host in self.trusted:
-            return None
-        if host == "localhost" or host.endswith(".localhost"):
-            return "localhost is not fetched"
-        if is_private_address(host):
-            return f"{host} is a private or loopback address"
+        found = self.policy.refusal(url)
+        return None if found is None else found.reason
+
+
+_REDIRECT_CODES = {301, 302, 303, 307, 308}
+
+
+class TargetGuardMiddleware:
+    """Check where a request really ends up: a redirect's target, a name's address.
+
+    It sits just outside Scrapy's redirect (600) and retry (550) middlewares,
+    so it sees a 3xx, or a connection error, before they act on it.
+
+    - A redirect to a non-http(s) scheme, a private address or, for requests
+      that obey the offsite rule, a host outside ``allowed_domains`` is
+      refused with its reason.  Left to Scrapy, an offsite redirect of an
+      article page would be dropped without a word.
+    - A host name that ``crawler.resolver.SafeResolver`` refused (it resolves
+      to a private address) fails as a plain DNS error; the reason is put
+      back here, and the request is not retried.
+
+    Either way the request's errback gets a :class:`RefusedFetch` and its
+    owner logs the one line.
+    """
+
+    def __init__(self, crawler: Crawler) -> None:
+        self.crawler = crawler
+        settings = crawler.settings
+        self.trusted = trusted_hosts_from(settings)
+        self.enabled = settings.getbool("REDIRECT_ENABLED", True)
+        self.meta_refresh = settings.getbool("METAREFRESH_ENABLED", True)
+        self.meta_refresh_max_delay = settings.getfloat("METAREFRESH_MAXDELAY", 100)
+        self.meta_refresh_ignore_tags = settings.getlist("METAREFRESH_IGNORE_TAGS", ["noscript"])
+
+    @classmethod
+    def from_crawler(cls, crawler: Crawler) -> Self:
+        return cls(crawler)
+
+    def process_response(
+        self, request: Request, response: Response, spider: Spider | None = None
+    ) -> Response:
+        if not self.enabled or request.meta.get("dont_redirect"):
+            return response
+        target = self._target(request, response)
+        if target is None:
+            return response
+        refusal = self._policy().refusal(target, offsite=self._obeys_offsite(request))
+        if refusal is None:
+            return response
+        assert self.crawler.stats is not None
+        self.crawler.stats.inc_value("qupost/refused_redirect")
+        raise RefusedFetch(f"redirect to {target[:200]} refused: {refusal.reason}", refusal.kind)
+
+    def process_exception(
+        self, request: Request, exception: Exception, spider: Spider | None = None
+    ) -> None:
+        if describe_failure(exception)[0] != "dns":
+            return
+        refusal = refusal_for(host_of(request.url))
+        if refusal is None:
+            return
+        assert self.crawler.stats is not None
+        self.crawler.stats.inc_value("qupost/refused_address")
+        raise RefusedFetch(refusal.reason, refusal.kind) from exception
+
+    def _target(self, request: Request, response: Response) -> str | None:
+        location = response.headers.get("Location")
+        if response.status in _REDIRECT_CODES and location:
+            # Resolved the way Scrapy's RedirectMiddleware will resolve it.
+            try:
+                target = safe_url_string(location)
+                if location.startswith(b"//"):
+                    target = f"{urlsplit(request.url).scheme}://{target.lstrip('/')}"
+                return urljoin(request.url, target)
+            except ValueError:  # "http://[broken": refused below as malformed
+                return location.decode("latin-1")
+        if self.meta_refresh and isinstance(response, HtmlResponse) and request.method != "HEAD":
+            delay, url = get_meta_refresh(response, ignore_tags=self.meta_refresh_ignore_tags)
+            if url and (delay or 0) < self.meta_refresh_max_delay:
+                return str(url)
         return None
+
+    def _obeys_offsite(self, request: Request) -> bool:
+        return not (request.dont_filter or request.meta.get("allow_offsite"))
+
+    def _policy(self) -> FetchPolicy:
+        domains = getattr(self.crawler.spider, "allowed_domains", None) or None
+        return FetchPolicy(self.trusted, tuple(domains) if domains else None)

@@ -49,6 +49,8 @@ class ListPage:
     min_time: str | None = None
     rows: int = 0
     skipped: dict[str, int] = field(default_factory=dict)
+    # A few of the rejected rows' ids, as written, for the log line.
+    rejected_ids: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -81,6 +83,8 @@ def _load_json(body: bytes) -> Any:
         return json.loads(text)
     except ValueError as exc:
         raise PageError("bad_json", str(exc)[:80]) from exc
+    except RecursionError as exc:
+        raise PageError("bad_json", "nested too deeply") from exc
 
 
 def parse_list(body: bytes) -> ListPage:
@@ -100,9 +104,8 @@ def parse_list(body: bytes) -> ListPage:
     if not isinstance(rows, list):
         raise PageError("bad_envelope", "data.data is not a list")
     page = ListPage(rows=len(rows))
-    min_time = data.get("min_time")
-    if isinstance(min_time, int | str) and str(min_time).isdigit():
-        page.min_time = str(min_time)
+    min_time = _as_id(data.get("min_time"))
+    page.min_time = min_time if is_valid_id(min_time) else None
     seen: set[str] = set()
     for row in rows:
         kind, entry = _read_row(row)
@@ -110,10 +113,17 @@ def parse_list(body: bytes) -> ListPage:
             kind, entry = "duplicate", None
         if entry is None:
             page.skipped[kind] = page.skipped.get(kind, 0) + 1
+            if kind == "invalid" and len(page.rejected_ids) < 5:
+                page.rejected_ids.append(_id_for_log(row))
             continue
         seen.add(entry.qupost_id)
         page.entries.append(entry)
     return page
+
+
+def _id_for_log(row: Any) -> str:
+    value = row.get("id") if isinstance(row, dict) else row
+    return repr(value)[:40]
 
 
 def _read_row(row: Any) -> tuple[str, ListEntry | None]:
@@ -148,7 +158,7 @@ def _read_row(row: Any) -> tuple[str, ListEntry | None]:
 
 def _digits_or_none(value: Any) -> str | None:
     text = _as_id(value)
-    return text if text.isdigit() and int(text) > 0 else None
+    return text if is_valid_id(text) and int(text) > 0 else None
 
 
 _NO_SUCH_KEY = re.compile(rb"<Code>\s*NoSuchKey\s*</Code>|\"NoSuchKey\"|NoSuchKey")
@@ -159,6 +169,7 @@ def is_deleted(status: int, body: bytes) -> bool:
     return status == 404 or (len(body) < 4096 and _NO_SUCH_KEY.search(body) is not None)
 
 
+_LONE_SURROGATE = re.compile(r"[\ud800-\udfff]")
 _TIME_IN_INFO = re.compile(
     r"(\d{4}[-/年]\d{1,2}[-/月]\d{1,2}日?(?:\s+\d{1,2}:\d{2}(?::\d{2})?)?"
     r"|\d{1,2}月\d{1,2}日(?:\s*\d{1,2}:\d{2})?"
@@ -172,6 +183,9 @@ def parse_article(text: str) -> ArticlePage:
     ``body_html`` is None when the page has no ``div.content``; the caller then
     falls back to the detail JSON.
     """
+    # A lone surrogate cannot be encoded for lxml; decoded pages never hold
+    # one, but the parser promises PageError or a result for any str.
+    text = _LONE_SURROGATE.sub("\ufffd", text or "")
     sel = Selector(text=text or "<html></html>")
     article = sel.css("div.article")
     scope = article if article else sel

@@ -51,6 +51,9 @@ QUPOST_WORKER_IDLE_TIMEOUT = 30.0
 
 # --- runs -------------------------------------------------------------------
 QUPOST_PROGRESS_INTERVAL = 10.0
+# Freeze start-up objects out of the cyclic GC and collect less often (see crawler/tuning.py).
+QUPOST_GC_TUNING = True
+QUPOST_GC_THRESHOLD = [50_000, 20, 100]
 QUPOST_PROFILE = ""
 
 # --- politeness: fit for the real site ---------------------------------------
@@ -72,11 +75,20 @@ RETRY_HTTP_CODES = [500, 502, 503, 504, 522, 524, 408, 429]
 COOKIES_ENABLED = False
 TELNETCONSOLE_ENABLED = False
 REDIRECT_MAX_TIMES = 5
+# A <meta http-equiv="refresh"> is page content, and article content is not
+# trusted to steer the crawler (Scrapy would even fail the page on a
+# "javascript:" refresh).  Real moves use HTTP 3xx, which are followed.
+METAREFRESH_ENABLED = False
+# Host names that resolve to private or loopback addresses are refused at
+# connection time, unless trusted (see crawler/resolver.py and README "Security").
+TWISTED_DNS_RESOLVER = "crawler.resolver.SafeResolver"
 # Deleted articles answer 404; the spider reads that itself.
 HTTPERROR_ALLOWED_CODES = [404]
 
 # Debug-level lines for every request drown a cron log.
 LOG_LEVEL = "INFO"
+# A dropped article is logged as its one-line reason, without the item's repr.
+LOG_FORMATTER = "crawler.logformatter.QupostLogFormatter"
 LOGSTATS_INTERVAL = 0
 
 # --- components ---------------------------------------------------------------
@@ -91,6 +103,9 @@ SPIDER_MIDDLEWARES = {
 
 DOWNLOADER_MIDDLEWARES = {
     "crawler.middlewares.SafeFetchMiddleware": 90,
+    # Just outside Scrapy's redirect (600) and retry (550) middlewares: checks a
+    # redirect's target, and names the resolver refused, before they act.
+    "crawler.middlewares.TargetGuardMiddleware": 650,
 }
 
 ITEM_PIPELINES = {
@@ -105,6 +120,7 @@ EXTENSIONS = {
     "storage.runs.RunRecorder": 100,
     "crawler.progress.Progress": 110,
     "crawler.distributed.WorkerIdle": 120,
+    "crawler.tuning.GcTuning": 130,
 }
 
 TWISTED_REACTOR = "twisted.internet.asyncioreactor.AsyncioSelectorReactor"

@@ -7,8 +7,13 @@ import math
 import re
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
-_ARTICLE_ID = re.compile(r"/(\d{1,20})\.html?$")
-_DIGITS = re.compile(r"\d{1,20}")
+_ARTICLE_ID = re.compile(r"/([0-9]{1,20})\.html?$")
+# ASCII only: \d would also accept Arabic-Indic and other Unicode digits.
+_DIGITS = re.compile(r"[0-9]{1,20}")
+# Characters no fetchable URL may hold: controls, and lone surrogates that
+# cannot even be encoded (JSON "\ud800" decodes to one).  Tab, CR and LF are
+# not here: URL parsers drop them, as browsers do.
+_UNSAFE_IN_URL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
 # Image hosts whose ``?imageView2/...`` suffix asks for a resized rendition.
 _CDN_HOST_SUFFIXES = ("1sapp.com", "qutoutiao.net", "qktoutiao.com", "qpic.cn")
 
@@ -30,7 +35,11 @@ def canonical_url(url: str) -> str:
 
 def article_id_from_url(url: str) -> str | None:
     """The numeric article id in a ``/detail/YYYY/MM/DD/<id>.html`` URL, if any."""
-    match = _ARTICLE_ID.search(urlsplit(url).path)
+    try:
+        path = urlsplit(url).path
+    except ValueError:
+        return None
+    match = _ARTICLE_ID.search(path)
     return match.group(1) if match else None
 
 
@@ -48,8 +57,14 @@ def jsonp_url(article_url: str, qupost_id: str) -> str:
 
 
 def is_http_url(url: str) -> bool:
-    parts = urlsplit(url)
-    return parts.scheme in ("http", "https") and bool(parts.hostname)
+    """True for an absolute http(s) URL with a host and nothing unsafe in it."""
+    if not isinstance(url, str) or _UNSAFE_IN_URL.search(url):
+        return False
+    try:
+        parts = urlsplit(url)
+        return parts.scheme in ("http", "https") and bool(parts.hostname)
+    except ValueError:  # e.g. "http://[broken/": an unclosed IPv6 bracket
+        return False
 
 
 def resolve_image_url(src: str, base_url: str) -> str | None:
@@ -60,9 +75,12 @@ def resolve_image_url(src: str, base_url: str) -> str | None:
     fetched.
     """
     src = unescape_url(src)
-    if not src or src.startswith("data:"):
+    if not src or src.startswith("data:") or _UNSAFE_IN_URL.search(src):
         return None
-    absolute = urljoin(base_url, src)
+    try:
+        absolute = urljoin(base_url, src)
+    except ValueError:
+        return None
     if not is_http_url(absolute):
         return None
     parts = urlsplit(absolute)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import random
 import struct
 import zlib
@@ -66,19 +67,28 @@ def make_image(
     return out.getvalue()
 
 
-def png_bomb(width: int = 30000, height: int = 30000) -> bytes:
+@functools.lru_cache(maxsize=4)
+def png_bomb(width: int = 30000, height: int = 30000, *, valid: bool = False) -> bytes:
     """A tiny PNG whose header declares ``width`` x ``height`` pixels.
 
-    Its single IDAT chunk is a few bytes of a compressed, all-zero stream; only
-    a decoder would notice that it is short, and nothing here decodes it.
+    By default its single IDAT chunk is a few bytes of a compressed, all-zero
+    stream: only a decoder would notice that it is short.  ``valid=True``
+    makes the whole 1-bit image (about 110 KB for 30000x30000): a decoder
+    would then really allocate ``width * height`` bytes, which is what a
+    test that "nothing decodes" needs to be meaningful.
     """
 
     def chunk(kind: bytes, data: bytes) -> bytes:
         body = kind + data
         return struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body))
 
-    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
-    idat = zlib.compress(b"\x00" * 1024)
+    header = struct.pack(">IIBBBBB", width, height, 1 if valid else 8, 0, 0, 0, 0)
+    if valid:
+        packer = zlib.compressobj(9)
+        row = b"\x00" * (1 + (width + 7) // 8)  # filter byte, then the packed bits
+        idat = b"".join(packer.compress(row) for _ in range(height)) + packer.flush()
+    else:
+        idat = zlib.compress(b"\x00" * 1024)
     return (
         b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
     )

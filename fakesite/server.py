@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import re
+import socket
+import sys
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -34,6 +36,15 @@ class _Server(ThreadingHTTPServer):
     allow_reuse_address = True
     site: FakeSite
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """Quiet about clients that hang up (timeouts, DOWNLOAD_MAXSIZE): tests cause those."""
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
+
+
+class _Server6(_Server):
+    address_family = socket.AF_INET6
+
 
 class _Handler(BaseHTTPRequestHandler):
     server: _Server
@@ -44,11 +55,14 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         site = self.server.site
-        fault = site.take_fault(urlsplit(self.path).path)
+        parts = urlsplit(self.path)
+        fault = site.take_fault(parts.path, parts.query)
         if fault is not None:
+            # Logged on arrival: a client that times out never sees the answer.
+            site.record(self.path, fault.status)
             if fault.delay:
                 time.sleep(fault.delay)
-            self._send(fault.status, fault.body, fault.headers)
+            self._send(fault.status, fault.body, fault.headers, record=False)
             return
         status, body, headers = self._route(site)
         self._send(status, body, headers)
@@ -106,8 +120,11 @@ class _Handler(BaseHTTPRequestHandler):
         payload = json.dumps(site.detail_json(article), ensure_ascii=False)
         return 200, f"cb({payload});".encode(), {"Content-Type": "application/javascript"}
 
-    def _send(self, status: int, body: bytes, headers: dict[str, str]) -> None:
-        self.server.site.record(self.path, status)
+    def _send(
+        self, status: int, body: bytes, headers: dict[str, str], *, record: bool = True
+    ) -> None:
+        if record:
+            self.server.site.record(self.path, status)
         self.send_response(status)
         for name, value in headers.items():
             self.send_header(name, value)
@@ -121,9 +138,11 @@ class FakeServer:
 
     def __init__(self, site: FakeSite, host: str = "127.0.0.1", port: int = 0) -> None:
         self.site = site
-        self.httpd = _Server((host, port), _Handler)
+        server_class = _Server6 if ":" in host else _Server
+        self.httpd = server_class((host, port), _Handler)
         self.httpd.site = site
-        self.base_url = f"http://{host}:{self.httpd.server_address[1]}"
+        netloc = f"[{host}]" if ":" in host else host
+        self.base_url = f"http://{netloc}:{self.httpd.server_address[1]}"
         site.base_url = self.base_url
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
 

@@ -17,11 +17,13 @@ import threading
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta, timezone
+from typing import TypeVar
 from urllib.parse import parse_qs
 
 from fakesite.images import CONTENT_TYPES, make_image
 
 BEIJING = timezone(timedelta(hours=8))
+_K = TypeVar("_K")
 PLACEHOLDER = "/static/img/placeholder.gif"
 
 _SENTENCES = [
@@ -91,11 +93,26 @@ class Fault:
     delay: float = 0.0
 
 
+def redirect(location: str, status: int = 302, times: int = 1_000_000) -> Fault:
+    """A fault that sends the client elsewhere (an open redirect on the site)."""
+    return Fault(
+        status=status,
+        body=b"moved",
+        headers={"Content-Type": "text/plain", "Location": location},
+        times=times,
+    )
+
+
 class FakeSite:
     def __init__(self) -> None:
         self.articles: dict[str, FakeArticle] = {}
         self.images: dict[str, FakeImage] = {}
         self.faults: dict[str, Fault] = {}
+        # Faults for one channel's list requests only (keyed by cid).
+        self.channel_faults: dict[int, Fault] = {}
+        # Raw rows appended to the first list page of a channel: hostile
+        # shapes (no id, path-like ids, duplicates) that no FakeArticle makes.
+        self.extra_rows: dict[int, list[object]] = {}
         self.ads_per_page = 1
         self.base_url = "http://127.0.0.1"
         self.log: list[tuple[str, int]] = []
@@ -138,15 +155,16 @@ class FakeSite:
             return hashlib.md5(str(self._key).encode()).hexdigest()[:16]
 
     # --- responses -------------------------------------------------------------------
-    def take_fault(self, path: str) -> Fault | None:
+    def take_fault(self, path: str, query: str = "") -> Fault | None:
+        """The canned answer for a request, if any, counting down its ``times``."""
         with self.lock:
-            fault = self.faults.get(path)
-            if fault is None:
-                return None
-            fault.times -= 1
-            if fault.times <= 0:
-                del self.faults[path]
-            return fault
+            if path in self.faults:
+                return _take(self.faults, path)
+            if path == "/content/outList":
+                cid = parse_qs(query).get("cid", [""])[-1]
+                if cid.isdigit() and int(cid) in self.channel_faults:
+                    return _take(self.channel_faults, int(cid))
+            return None
 
     def list_json(self, query: str) -> bytes:
         params = {k: v[-1] for k, v in parse_qs(query).items()}
@@ -163,11 +181,13 @@ class FakeSite:
             chosen = [a for a in listed if a.publish_ms < int(min_time)][:limit]
         else:
             chosen = listed[(page - 1) * limit : page * limit]
-        rows: list[dict[str, object]] = []
+        rows: list[object] = []
         for i, article in enumerate(chosen):
             if i == 1 and self.ads_per_page:
                 rows.append(self._ad_row(cid))
             rows.append(self._row(article))
+        if page == 1 and not min_time:
+            rows.extend(self.extra_rows.get(cid, []))
         now_s = int(datetime.now(UTC).timestamp())
         envelope = {
             "code": 0,
@@ -277,6 +297,14 @@ class FakeSite:
             "publish_info": article.published.astimezone(BEIJING).strftime("%Y-%m-%d %H:%M"),
             "sourceName": article.source_name,
         }
+
+
+def _take(table: dict[_K, Fault], key: _K) -> Fault:
+    fault = table[key]
+    fault.times -= 1
+    if fault.times <= 0:
+        del table[key]
+    return fault
 
 
 def lorem(rng: random.Random, sentences: int = 3) -> str:

@@ -20,7 +20,7 @@ from scrapy.crawler import Crawler
 from scrapy.exceptions import DropItem
 
 from crawler.items import ImageRef
-from crawler.urls import resolve_image_url, unescape_url
+from crawler.urls import is_http_url, resolve_image_url, unescape_url
 
 logger = logging.getLogger(__name__)
 
@@ -29,7 +29,9 @@ ALLOWED_TAGS = {
     "ul", "ol", "li", "blockquote", "a", "img", "figure", "figcaption",
     "table", "thead", "tbody", "tfoot", "tr", "th", "td", "caption",
 }  # fmt: skip
-ALLOWED_ATTRIBUTES = {
+ALLOWED_ATTRIBUTES: dict[str, set[str]] = {
+    # nh3 otherwise keeps "title" and "lang" on every tag: nothing unlisted passes.
+    "*": set(),
     "a": {"href"},
     "img": {"src", "alt", "data-size"},
     "td": {"colspan", "rowspan"},
@@ -41,9 +43,14 @@ DROP_WITH_CONTENT = {
     "form", "button", "input", "select", "textarea", "svg", "math", "video",
     "audio", "canvas", "head", "title", "meta", "link",
 }  # fmt: skip
+# Void elements that are dropped: they cannot have content of their own.
+_VOID_DROPPED = {"embed", "input", "meta", "link", "source", "track", "param", "area", "base"}
 _CHROME_IDS = {"img"}
 _LAZY_ATTRS = ("data-src", "data-original", "data-url", "data-lazy-src")
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufffe\uffff]")
+# Lone surrogates too: JSON can decode "\ud800" into a str that no encoder,
+# database driver or file write accepts.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
+_URL_NOISE = re.compile(r"[\t\r\n]")
 _SIZE = re.compile(r"^\s*(\d{1,6})\s*[,xX*×]\s*(\d{1,6})\s*$")
 
 
@@ -52,10 +59,14 @@ def strip_control(text: str) -> str:
     return _CONTROL.sub("", text)
 
 
+def clean_text(raw: str) -> str:
+    """One line of plain text: control characters removed, whitespace folded."""
+    return " ".join(strip_control(raw).split())
+
+
 def clean_title(raw: str) -> str:
     """The source title, with ``''`` read as ``"`` and whitespace folded."""
-    text = strip_control(raw.replace("''", '"'))
-    return " ".join(text.split())
+    return clean_text(raw.replace("''", '"'))
 
 
 def parse_size(value: str | None) -> tuple[int, int] | None:
@@ -98,7 +109,11 @@ def _drop_chrome(root: Any) -> None:
                 element.drop_tree()
             continue
         tag = element.tag.lower()
-        if tag in DROP_WITH_CONTENT or element.get("id") in _CHROME_IDS:
+        if tag in _VOID_DROPPED:
+            # libxml2 does not know some of these are void: an <embed> there
+            # swallows the rest of the article as its "children".  Keep them.
+            element.drop_tag()
+        elif tag in DROP_WITH_CONTENT or element.get("id") in _CHROME_IDS:
             element.drop_tree()
 
 
@@ -125,11 +140,26 @@ def _resolve_images(root: Any, base_url: str) -> list[ImageRef]:
 def _absolutise_links(root: Any, base_url: str) -> None:
     for link in root.iter("a"):
         href = link.get("href")
-        if href:
-            try:
-                link.set("href", lxml.html.urljoin(base_url, unescape_url(href)))
-            except ValueError:
-                del link.attrib["href"]
+        if href is None:
+            continue
+        # Browsers drop tabs and newlines inside URLs ("java\nscript:"), so
+        # they are dropped before deciding what the link points at.
+        href = _URL_NOISE.sub("", unescape_url(href))
+        try:
+            absolute = lxml.html.urljoin(base_url, href) if href else ""
+        except ValueError:
+            absolute = ""
+        if is_http_url(absolute):
+            link.set("href", absolute)
+        else:
+            del link.attrib["href"]
+
+
+def _has_text(html: str) -> bool:
+    """Whether a cleaned body shows anything: empty tags (``<p></p>``) do not count."""
+    if not html.strip():
+        return False
+    return bool(lxml.html.fragment_fromstring(html, create_parent="div").text_content().strip())
 
 
 def _one_line(html: str) -> str:
@@ -154,12 +184,14 @@ class CleanPipeline:
         if "raw_html" not in adapter:
             return item
         adapter["title"] = clean_title(adapter.get("title") or "")
+        # The author goes to YAML and to the catalog (PostgreSQL refuses NUL).
+        adapter["author"] = clean_text(adapter.get("author") or "")
         try:
             body, images = clean_html(adapter["raw_html"], adapter["original_url"])
         except (etree.ParserError, ValueError) as exc:
             self._count("unparsable")
             raise DropItem(f"article {adapter['qupost_id']}: body is not HTML ({exc})") from exc
-        if not body.strip():
+        if not images and not _has_text(body):
             self._count("empty")
             raise DropItem(f"article {adapter['qupost_id']}: empty body after cleaning")
         adapter["body_html"] = body

@@ -28,15 +28,13 @@ from itemadapter import ItemAdapter
 from PIL import Image, UnidentifiedImageError
 from scrapy import Spider
 from scrapy.crawler import Crawler
-from scrapy.exceptions import IgnoreRequest
 from scrapy.http import Request, Response
 from scrapy.http.request import NO_CALLBACK
 from scrapy.pipelines.files import FilesPipeline, FilesStoreProtocol, FSFilesStore
 from scrapy.pipelines.media import FileInfo, FileInfoOrError, MediaPipeline
-from twisted.internet.defer import CancelledError
-from twisted.internet.error import ConnectError, DNSLookupError, TimeoutError
 from twisted.python.failure import Failure
 
+from crawler.failures import describe_failure
 from crawler.urls import resolve_image_url
 from storage.catalog import Catalog
 from storage.config import images_store
@@ -53,16 +51,27 @@ logger = logging.getLogger(__name__)
 
 FORMATS = {"JPEG": "jpeg", "PNG": "png", "GIF": "gif", "WEBP": "webp"}
 _ROTATED = {5, 6, 7, 8}
-_DATE_IN_PATH = re.compile(r"/(20\d\d)/(0[1-9]|1[0-2])/(0[1-9]|[12]\d|3[01])/")
+# ASCII digits only: \d would let Arabic-Indic digits into a folder name.
+_DATE_IN_PATH = re.compile(r"/(20[0-9]{2})/(0[1-9]|1[0-2])/(0[1-9]|[12][0-9]|3[01])/")
 _EXIF_ORIENTATION = 0x0112
 
 
 class ImageFailed(_QuietMediaError):
-    """An image that could not be stored; ``reason`` is recorded in the catalog."""
+    """An image that could not be stored; ``reason`` is recorded in the catalog.
 
-    def __init__(self, reason: str) -> None:
+    ``kind`` is the short word its stat is counted under; by default the
+    reason without its parenthesised detail (``too many pixels (…)`` →
+    ``too_many_pixels``), so stat names never carry a URL or a size.
+    """
+
+    def __init__(self, reason: str, kind: str | None = None) -> None:
         super().__init__(reason)
         self.reason = reason
+        self.kind = kind or _slug(reason.split("(")[0])
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_") or "other"
 
 
 @dataclass(frozen=True)
@@ -80,6 +89,9 @@ def measure_image(data: bytes, max_pixels: int = 0) -> ImageInfo:
     """
     if not data:
         raise ImageFailed("empty body")
+    if _looks_like_svg(data):
+        # An SVG can carry scripts; it is never stored, so never served from the blog.
+        raise ImageFailed("SVG is not stored", "svg")
     saved_limit = Image.MAX_IMAGE_PIXELS
     # Pillow's own bomb check would raise before we can apply our cap; we
     # never decode, so reading a huge header is harmless.
@@ -90,25 +102,57 @@ def measure_image(data: bytes, max_pixels: int = 0) -> ImageInfo:
             with Image.open(BytesIO(data)) as img:
                 fmt = FORMATS.get(img.format or "")
                 width, height = img.size
+                # The cap comes first: nothing below may even start on a bomb.
+                _check_size(fmt, width, height, max_pixels)
                 orientation = _orientation(img) if fmt in ("jpeg", "webp", "png") else 1
+    except ImageFailed:
+        raise
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         raise ImageFailed("not an image") from exc
+    except Exception as exc:
+        # Format plugins reading hostile headers raise odd errors (struct.error,
+        # IndexError...); any of them just means "not an image we can use".
+        raise ImageFailed(f"not an image ({type(exc).__name__})") from exc
     finally:
         Image.MAX_IMAGE_PIXELS = saved_limit
+    assert fmt is not None  # _check_size refused the others
+    if orientation in _ROTATED:
+        width, height = height, width
+    return ImageInfo(fmt, width, height)
+
+
+_SVG_START = re.compile(
+    rb"\A(?:\xef\xbb\xbf)?\s*(?:<\?xml[^>]*>\s*)?(?:<!--.*?-->\s*)*(?:<!DOCTYPE svg|<svg)",
+    re.I | re.S,
+)
+
+
+def _looks_like_svg(data: bytes) -> bool:
+    return _SVG_START.match(data[:4096]) is not None
+
+
+def _check_size(fmt: str | None, width: int, height: int, max_pixels: int) -> None:
     if fmt is None:
         raise ImageFailed("unsupported image format")
     if width <= 0 or height <= 0:
         raise ImageFailed("not an image")
     if max_pixels and width * height > max_pixels:
         raise ImageFailed(f"too many pixels ({width}x{height})")
-    if orientation in _ROTATED:
-        width, height = height, width
-    return ImageInfo(fmt, width, height)
 
 
 def _orientation(img: Image.Image) -> int:
     try:
-        value = img.getexif().get(_EXIF_ORIENTATION, 1)
+        if img.format == "PNG":
+            # PngImageFile.getexif() decodes every pixel to look for an eXIf
+            # chunk after the image data; use only what open() already read.
+            raw = img.info.get("exif")
+            if not isinstance(raw, bytes):
+                return 1
+            exif = Image.Exif()
+            exif.load(raw)
+        else:
+            exif = img.getexif()
+        value = exif.get(_EXIF_ORIENTATION, 1)
     except Exception:  # a broken EXIF block must not lose the image
         return 1
     return value if isinstance(value, int) else 1
@@ -178,6 +222,7 @@ class ImagePipeline(FilesPipeline):
             1, settings.getint("QUPOST_IMAGE_CONCURRENCY", self.DEFAULT_CONCURRENCY)
         )
         self._slots: asyncio.Semaphore | None = None
+        self._pending: dict[str, ImageRecord] = {}
         self.catalog = Catalog.of(crawler)
 
     @classmethod
@@ -201,6 +246,17 @@ class ImagePipeline(FilesPipeline):
 
     # --- hooks -----------------------------------------------------------------
     def get_media_requests(self, item: Any, info: MediaPipeline.SpiderInfo) -> list[Request]:
+        urls = self._image_urls(item)
+        try:
+            # One catalog read per article instead of one per image.
+            known = self.catalog.repo.images_for(urls)
+        except StorageError as exc:
+            logger.error("catalog unreadable, downloading every image: %s", exc)
+            known = {}
+        return [Request(u, callback=NO_CALLBACK, meta={"qupost_known": known.get(u)}) for u in urls]
+
+    @staticmethod
+    def _image_urls(item: Any) -> list[str]:
         adapter = ItemAdapter(item)
         urls = [ref.url for ref in adapter.get("images") or []]
         cover = adapter.get("cover_url")
@@ -209,15 +265,18 @@ class ImagePipeline(FilesPipeline):
             adapter["cover_url"] = resolved
             if resolved:
                 urls.append(resolved)
-        return [Request(u, callback=NO_CALLBACK) for u in dict.fromkeys(urls)]
+        return list(dict.fromkeys(urls))
 
     def media_to_download(
         self, request: Request, info: MediaPipeline.SpiderInfo, *, item: Any = None
     ) -> Any:
-        try:
-            record = self.catalog.repo.image(request.url)
-        except StorageError as exc:
-            raise ImageFailed(f"catalog unavailable: {exc}") from exc
+        if "qupost_known" in request.meta:
+            record = request.meta["qupost_known"]
+        else:
+            try:
+                record = self.catalog.repo.image(request.url)
+            except StorageError as exc:
+                raise ImageFailed(f"catalog unavailable: {exc}") from exc
         if record is None:
             return None
         if record.stored:
@@ -244,7 +303,7 @@ class ImagePipeline(FilesPipeline):
         try:
             measured = measure_image(response.body, self.max_pixels)
         except ImageFailed as exc:
-            raise self._fail(request, exc.reason) from None
+            raise self._fail(request, exc.reason, exc.kind) from None
         path = image_path(request.url, measured.format)
         buf = BytesIO(response.body)
         await _maybe_await(self.store.persist_file(path, buf, info))
@@ -267,7 +326,8 @@ class ImagePipeline(FilesPipeline):
         if isinstance(failure.value, ImageFailed):
             # Raised by media_downloaded, which already recorded and counted it.
             raise failure.value
-        raise self._fail(request, _failure_reason(failure))
+        kind, text = describe_failure(failure)
+        raise self._fail(request, text, kind)
 
     def file_path(
         self,
@@ -287,39 +347,41 @@ class ImagePipeline(FilesPipeline):
         self, results: list[FileInfoOrError], item: Any, info: MediaPipeline.SpiderInfo
     ) -> Any:
         adapter = ItemAdapter(item)
-        for ok, value in results:
+        urls = self._image_urls(item)
+        for (ok, value), url in zip(results, urls, strict=False):
             if not ok and isinstance(value, Failure):
-                reason = getattr(value.value, "reason", None) or str(value.value)
+                reason = getattr(value.value, "reason", None) or describe_failure(value)[1]
                 logger.warning(
-                    "article %s: image not stored (%s); the post keeps its origin URL",
+                    "article %s: image not stored (%s); the post keeps its origin URL %s",
                     adapter.get("qupost_id"),
                     reason,
+                    url[:200],
                 )
-        self._forget(item, info)
+        self._forget(urls, info)
+        # Stored with the article, in the same transaction (pipelines/store.py).
+        adapter["image_records"] = [self._pending.pop(u) for u in urls if u in self._pending]
         adapter["image_results"] = [dict(v) for ok, v in results if ok and isinstance(v, dict)]
         return item
 
     # --- helpers -----------------------------------------------------------------
-    def _forget(self, item: Any, info: MediaPipeline.SpiderInfo) -> None:
+    def _forget(self, urls: list[str], info: MediaPipeline.SpiderInfo) -> None:
         # The catalog remembers every image; Scrapy's per-run cache would
         # otherwise grow with every image of the crawl.
         fingerprint = self.crawler.request_fingerprinter.fingerprint
-        for request in self.get_media_requests(item, info):
-            info.downloaded.pop(fingerprint(request), None)
+        for url in urls:
+            info.downloaded.pop(fingerprint(Request(url)), None)
 
-    def _fail(self, request: Request, reason: str) -> ImageFailed:
+    def _fail(self, request: Request, reason: str, kind: str | None = None) -> ImageFailed:
+        failed = ImageFailed(reason, kind)
         self._record(ImageRecord(url=request.url, status="failed", reason=reason))
         self._inc("failed")
-        slug = re.sub(r"[^a-z0-9]+", "_", reason.lower().split("(")[0]).strip("_") or "other"
-        self._inc(f"failed/{slug}")
-        return ImageFailed(reason)
+        self._inc(f"failed/{failed.kind}")
+        return failed
 
     def _record(self, record: ImageRecord) -> None:
-        try:
-            self.catalog.repo.record_image(record, self.catalog.run_id)
-        except StorageError as exc:
-            self._inc("catalog_error")
-            logger.error("image %s: could not record in the catalog: %s", record.url, exc)
+        # Held until item_completed hands it to the article's storage
+        # transaction: one commit per article instead of one per image.
+        self._pending[record.url] = record
 
     def _inc(self, key: str) -> None:
         assert self.crawler.stats is not None
@@ -342,20 +404,3 @@ async def _maybe_await(value: Any) -> None:
     from scrapy.utils.defer import ensure_awaitable
 
     await ensure_awaitable(value)
-
-
-def _failure_reason(failure: Failure) -> str:
-    error = failure.value
-    if isinstance(error, ImageFailed):
-        return error.reason
-    if isinstance(error, IgnoreRequest):
-        return f"not fetched: {error}" if str(error) else "host may not be fetched"
-    if isinstance(error, CancelledError):
-        return "over DOWNLOAD_MAXSIZE or cancelled"
-    if isinstance(error, TimeoutError):
-        return "timed out"
-    if isinstance(error, DNSLookupError):
-        return "DNS lookup failed"
-    if isinstance(error, ConnectError):
-        return "connection failed"
-    return f"{type(error).__name__}: {error}"[:200]

@@ -20,7 +20,7 @@ from crawler.items import ArticleItem, ListingItem
 from storage.catalog import Catalog
 from storage.config import render_options, source_dir
 from storage.hexo import HexoWriter, remove_stale_temp_files
-from storage.repository import PostInput, RepoTx, StorageError
+from storage.repository import ImageRecord, PostInput, RepoTx, StorageError
 
 logger = logging.getLogger(__name__)
 
@@ -58,6 +58,7 @@ class StoragePipeline:
         post = _post_input(item)
         try:
             with self.catalog.repo.transaction() as tx:
+                tx.record_images(_image_records(item), self.catalog.run_id, post.crawled_at)
                 outcome = tx.upsert_post(post)
                 written = self._render(tx, post.qupost_id)
         except (StorageError, OSError) as exc:
@@ -87,6 +88,10 @@ class StoragePipeline:
     def _inc(self, key: str) -> None:
         assert self.crawler.stats is not None
         self.crawler.stats.inc_value(f"qupost/{key}")
+
+
+def _image_records(item: ArticleItem) -> list[ImageRecord]:
+    return [r for r in item.image_records if isinstance(r, ImageRecord)]
 
 
 def _post_input(item: ArticleItem) -> PostInput:

@@ -128,20 +128,10 @@ def test_embed_is_dropped() -> None:
     assert body('<p>a</p><embed src="x.swf">') == "<p>a</p>"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: clean_html loses all text after an <embed>: libxml2 parses embed as a "
-    "container, and _drop_chrome drops it with everything it swallowed",
-)
 def test_text_after_embed_is_kept() -> None:
     assert body('<p>a</p><embed src="x.swf"><p>z</p>') == "<p>a</p><p>z</p>"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: nh3 keeps its generic attributes (title, lang) although ALLOWED_ATTRIBUTES "
-    "does not list them; generic_attributes is not overridden",
-)
 def test_generic_attributes_outside_the_allowlist_are_dropped() -> None:
     assert body('<p title="t" lang="zh">x</p>') == "<p>x</p>"
 
@@ -192,11 +182,6 @@ def test_links(raw: str, expected: str) -> None:
     assert body(raw) == expected
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a tab-obfuscated javascript: href survives as the relative "
-    "href 'jav%09ascript:alert(1)' instead of being dropped (only http(s) hrefs allowed)",
-)
 def test_obfuscated_javascript_href_is_dropped() -> None:
     assert body('<a href="jav&#x09;ascript:alert(1)">j</a>') == f"<a {REL}>j</a>"
 

@@ -17,18 +17,22 @@ from urllib.parse import urlencode, urlsplit
 from scrapy import Request, Spider
 from scrapy.crawler import Crawler
 from scrapy.http import Response
+from scrapy.spidermiddlewares.httperror import HttpError
 
 from crawler.channels import parse_channels
+from crawler.failures import describe_failure
 from crawler.items import ArticleItem, ListingItem
 from crawler.pages import (
     ArticlePage,
     ListEntry,
+    ListPage,
     PageError,
     is_deleted,
     parse_article,
     parse_detail_json,
     parse_list,
 )
+from crawler.safety import FetchPolicy, trusted_hosts_from
 from crawler.urls import article_id_from_url, canonical_url, is_http_url, jsonp_url
 
 logger = logging.getLogger(__name__)
@@ -49,8 +53,9 @@ class CrawlArgs:
     refresh: bool = False
 
     @classmethod
-    def parse(cls, cid: str = "1", pages: str = "1", limit: str = "20", url: str = "",
-              refresh: str = "0") -> CrawlArgs:  # fmt: skip
+    def parse(
+        cls, cid: str = "1", pages: str = "1", limit: str = "20", url: str = "", refresh: str = "0"
+    ) -> CrawlArgs:
         try:
             channels = tuple(parse_channels(str(cid)))
         except ValueError as exc:
@@ -120,9 +125,11 @@ class QupostSpider(Spider):
         if list_host and list_host not in domains:
             domains.append(list_host)
         spider.allowed_domains = domains  # type: ignore[attr-defined]
+        spider.policy = FetchPolicy(trusted_hosts_from(settings), tuple(domains))
         return spider
 
     list_api: str = ""
+    policy: FetchPolicy = FetchPolicy()
 
     async def start(self) -> AsyncIterator[Any]:
         for request in self.start_requests_list():
@@ -134,7 +141,8 @@ class QupostSpider(Spider):
                 qupost_id = article_id_from_url(url)
                 assert qupost_id is not None
                 entry = ListEntry(qupost_id=qupost_id, url=url, canonical_url=canonical_url(url))
-                yield self.article_request(entry, cid=None)
+                if self._refused(entry) is None:
+                    yield self.article_request(entry, cid=None)
             return
         for cid in self.args.channels:
             yield self.list_request(cid, page=1, min_time=None)
@@ -168,15 +176,40 @@ class QupostSpider(Spider):
         stats.inc_value("qupost/list/rows", listing.rows)
         for kind, count in listing.skipped.items():
             stats.inc_value(f"qupost/list/skipped/{kind}", count)
+        self._log_skipped_rows(cid, page, listing)
         if not listing.entries:
             logger.info("channel %s: page %s is empty; this channel is done", cid, page)
             return
         stats.inc_value("qupost/articles/listed", len(listing.entries))
         yield ListingItem(cid=cid, qupost_ids=[e.qupost_id for e in listing.entries])
         for entry in listing.entries:
-            yield self.article_request(entry, cid)
+            if self._refused(entry) is None:
+                yield self.article_request(entry, cid)
         if page < self.args.pages and listing.min_time:
             yield self.list_request(cid, page + 1, listing.min_time)
+
+    def _log_skipped_rows(self, cid: int, page: int, listing: ListPage) -> None:
+        invalid = listing.skipped.get("invalid", 0)
+        duplicate = listing.skipped.get("duplicate", 0)
+        if invalid:
+            logger.warning(
+                "channel %s page %s: skipped %d row(s) without a usable id and URL (ids: %s)",
+                cid,
+                page,
+                invalid,
+                ", ".join(listing.rejected_ids),
+            )
+        if duplicate:
+            logger.info("channel %s page %s: skipped %d duplicated row(s)", cid, page, duplicate)
+
+    def _refused(self, entry: ListEntry) -> str | None:
+        """Why an article URL from the list (or ``-a url``) will not be fetched."""
+        refusal = self.policy.refusal(entry.canonical_url, offsite=True)
+        if refusal is None:
+            return None
+        self._stats().inc_value(f"qupost/articles/failed/{refusal.kind}")
+        logger.warning("article %s: not fetched: %s", entry.qupost_id, refusal.reason)
+        return refusal.reason
 
     def _list_error(self, cid: int, page: int, message: str, reason: str = "http") -> None:
         self._stats().inc_value(f"qupost/list/error/{reason}")
@@ -184,11 +217,9 @@ class QupostSpider(Spider):
 
     def list_failed(self, failure: Any) -> None:
         request = failure.request
+        kind, text = describe_failure(failure)
         self._list_error(
-            request.cb_kwargs.get("cid"),
-            request.cb_kwargs.get("page"),
-            f"{type(failure.value).__name__}: {failure.value}",
-            reason="fetch",
+            request.cb_kwargs.get("cid"), request.cb_kwargs.get("page"), text, reason=kind
         )
 
     # --- articles ----------------------------------------------------------
@@ -210,10 +241,16 @@ class QupostSpider(Spider):
         self._stats().inc_value("qupost/articles/fallback/detail")
         return self.detail_request(entry, cid, page, jsonp=entry.detail_url is None)
 
-    def detail_request(self, entry: ListEntry, cid: int | None, page: ArticlePage,
-                       jsonp: bool) -> Request:  # fmt: skip
+    def detail_request(
+        self, entry: ListEntry, cid: int | None, page: ArticlePage, jsonp: bool
+    ) -> Request:
         url = jsonp_url(entry.canonical_url, entry.qupost_id) if jsonp else entry.detail_url
         assert url is not None
+        if not jsonp and self.policy.refusal(url, offsite=True) is not None:
+            # A detail URL pointing elsewhere is not followed; the JSONP
+            # endpoint lives on the article page's own host.
+            self._stats().inc_value("qupost/articles/refused_detail_url")
+            return self.detail_request(entry, cid, page, jsonp=True)
         return Request(
             url,
             callback=self.parse_detail,
@@ -222,8 +259,9 @@ class QupostSpider(Spider):
             meta={"qupost_kind": "detail", "qupost_id": entry.qupost_id},
         )
 
-    def parse_detail(self, response: Response, entry: ListEntry, cid: int | None,
-                     page: ArticlePage, jsonp: bool) -> Any:  # fmt: skip
+    def parse_detail(
+        self, response: Response, entry: ListEntry, cid: int | None, page: ArticlePage, jsonp: bool
+    ) -> Any:
         if self._deleted(response, entry):
             return None
         try:
@@ -232,8 +270,9 @@ class QupostSpider(Spider):
             if not jsonp:
                 return self.detail_request(entry, cid, page, jsonp=True)
             self._stats().inc_value(f"qupost/articles/failed/{exc.reason}")
-            logger.warning("article %s: no body on page, detail or JSONP (%s)",
-                           entry.qupost_id, exc)  # fmt: skip
+            logger.warning(
+                "article %s: no body on page, detail or JSONP (%s)", entry.qupost_id, exc
+            )
             return None
         merged = ArticlePage(
             title=page.title or detail.title,
@@ -259,24 +298,30 @@ class QupostSpider(Spider):
             crawled_at=datetime.now(UTC),
         )
 
-    def _deleted(self, response: Response, entry: ListEntry) -> bool:
-        if not is_deleted(response.status, response.body):
+    def _deleted(self, response: Response, entry: ListEntry | None) -> bool:
+        if entry is None or not is_deleted(response.status, response.body):
             return False
         self._stats().inc_value("qupost/articles/deleted")
-        logger.info("article %s was deleted at the source (%s)", entry.qupost_id,
-                    "404" if response.status == 404 else "NoSuchKey")  # fmt: skip
+        logger.info(
+            "article %s was deleted at the source (%s)",
+            entry.qupost_id,
+            "404" if response.status == 404 else "NoSuchKey",
+        )
         return True
 
     def article_failed(self, failure: Any) -> None:
         request = failure.request
         entry = request.cb_kwargs.get("entry")
-        reason = type(failure.value).__name__
-        self._stats().inc_value(f"qupost/articles/failed/{reason}")
+        # The object store's NoSuchKey body means "deleted" whatever the status.
+        if isinstance(failure.value, HttpError) and self._deleted(failure.value.response, entry):
+            return
+        kind, text = describe_failure(failure)
+        self._stats().inc_value(f"qupost/articles/failed/{kind}")
         logger.warning(
             "article %s: could not fetch %s: %s",
             getattr(entry, "qupost_id", "?"),
-            request.url,
-            failure.value,
+            request.url[:200],
+            text,
         )
 
     def _stats(self) -> Any:

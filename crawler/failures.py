@@ -1,0 +1,68 @@
+"""Download failures in words: a short stat name and one line a person can read.
+
+Scrapy hands errbacks one exception class per cause (recent versions wrap
+Twisted's own in ``scrapy.exceptions``; both are understood).  The spider and
+the image pipeline both log and count failures through
+:func:`describe_failure`, so a stat name never carries a URL or a host and
+the log line never is a bare class name.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from scrapy.exceptions import IgnoreRequest
+from scrapy.spidermiddlewares.httperror import HttpError
+from twisted.internet.defer import CancelledError
+from twisted.internet.error import ConnectError, DNSLookupError
+from twisted.internet.error import TimeoutError as TxTimeoutError
+
+from crawler.safety import RefusedFetch
+
+_OFFSITE = re.compile(r"Filtered offsite request to '([^']*)'")
+
+# (class name, kind, text): matched by name, so Scrapy versions that lack
+# one of these classes still import this module.
+_BY_NAME = (
+    ("DownloadTimeoutError", "timeout", "timed out (DOWNLOAD_TIMEOUT)"),
+    ("CannotResolveHostError", "dns", "DNS lookup failed"),
+    ("DownloadConnectionRefusedError", "connection", "connection refused"),
+    ("ResponseDataLossError", "data_loss", "response cut short"),
+    ("UnsupportedURLSchemeError", "scheme", "URL scheme not supported"),
+)
+
+
+def describe_failure(error: Any) -> tuple[str, str]:
+    """``(kind, text)`` for a failed request: e.g. ``("http_503", "HTTP 503")``."""
+    error = getattr(error, "value", error)  # a twisted Failure or the exception
+    if isinstance(error, RefusedFetch):
+        return error.kind, f"not fetched: {error.reason}"
+    if isinstance(error, HttpError):
+        status = error.response.status
+        return f"http_{status}", f"HTTP {status}"
+    if isinstance(error, IgnoreRequest):
+        offsite = _OFFSITE.search(str(error))
+        if offsite:
+            return "offsite", f"not fetched: {offsite.group(1)} is not an allowed domain"
+        return "ignored", f"not fetched: {error}" if str(error) else "request ignored"
+    for name, kind, text in _BY_NAME:
+        if any(cls.__name__ == name for cls in type(error).__mro__):
+            return kind, text
+    if type(error).__name__ == "DownloadCancelledError" or isinstance(error, CancelledError):
+        if "max size" in str(error):
+            return "too_large", "larger than DOWNLOAD_MAXSIZE"
+        return "cancelled", "download cancelled"
+    if isinstance(error, TxTimeoutError):
+        return "timeout", "timed out (DOWNLOAD_TIMEOUT)"
+    if isinstance(error, DNSLookupError):
+        return "dns", "DNS lookup failed"
+    if isinstance(error, ConnectError):
+        return "connection", "connection failed"
+    name = type(error).__name__
+    detail = " ".join(str(error).split())
+    return _slug(name), f"{name}: {detail}"[:200] if detail else name
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_") or "other"
