@@ -161,7 +161,11 @@ def _digits_or_none(value: Any) -> str | None:
     return text if is_valid_id(text) and int(text) > 0 else None
 
 
-_NO_SUCH_KEY = re.compile(rb"<Code>\s*NoSuchKey\s*</Code>|\"NoSuchKey\"|NoSuchKey")
+# The object store's error document (XML, or JSON from some gateways); a bare
+# mention of the word in an article is not a deletion.
+_NO_SUCH_KEY = re.compile(
+    rb"<Code>\s*NoSuchKey\s*</Code>|\"(?:code|Code|error|Error)\"\s*:\s*\"NoSuchKey\""
+)
 
 
 def is_deleted(status: int, body: bytes) -> bool:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import html
-import math
 import re
 from urllib.parse import urljoin, urlsplit, urlunsplit
 
@@ -51,7 +50,8 @@ def is_valid_id(value: object) -> bool:
 def jsonp_url(article_url: str, qupost_id: str) -> str:
     """The JSONP detail endpoint for an article, on the article page's host."""
     n = int(qupost_id)
-    path = f"/detail/jsonp/{math.ceil(n / 1000)}/{math.ceil(n / 100)}/{math.ceil(n / 10)}/{n}.js"
+    # Integer ceiling division: float division is wrong above 2**53.
+    path = f"/detail/jsonp/{-(-n // 1000)}/{-(-n // 100)}/{-(-n // 10)}/{n}.js"
     parts = urlsplit(article_url)
     return urlunsplit((parts.scheme or "http", parts.netloc, path, "", ""))
 
@@ -65,6 +65,12 @@ def is_http_url(url: str) -> bool:
         return parts.scheme in ("http", "https") and bool(parts.hostname)
     except ValueError:  # e.g. "http://[broken/": an unclosed IPv6 bracket
         return False
+
+
+def _same_document(url: str, base_url: str) -> bool:
+    # Placeholders such as "#", "?" or "http://" resolve to the page itself.
+    here, there = urlsplit(url), urlsplit(base_url)
+    return (here.scheme, here.netloc, here.path) == (there.scheme, there.netloc, there.path)
 
 
 def resolve_image_url(src: str, base_url: str) -> str | None:
@@ -81,7 +87,7 @@ def resolve_image_url(src: str, base_url: str) -> str | None:
         absolute = urljoin(base_url, src)
     except ValueError:
         return None
-    if not is_http_url(absolute):
+    if not is_http_url(absolute) or _same_document(absolute, base_url):
         return None
     parts = urlsplit(absolute)
     host = (parts.hostname or "").lower()

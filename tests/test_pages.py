@@ -432,11 +432,6 @@ def test_real_fake_site_page_is_not_deleted() -> None:
     assert is_deleted(200, site.page_html(article)) is False
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: is_deleted matches a bare 'NoSuchKey' anywhere in a body under 4 KB, so a "
-    "short article page that mentions the word is taken for a deleted article",
-)
 def test_article_mentioning_nosuchkey_is_not_deleted() -> None:
     site = FakeSite()
     article = site.add_article(
@@ -486,11 +481,6 @@ def test_jsonp_url_keeps_the_page_scheme_and_host() -> None:
     assert url == "https://html2.qktoutiao.com:8443/detail/jsonp/1/1/1/1.js"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: jsonp_url uses float division (math.ceil(n / 1000)), which is wrong for "
-    "ids above 2**53 that is_valid_id accepts (up to 20 digits)",
-)
 def test_jsonp_url_is_exact_for_long_ids() -> None:
     url = jsonp_url(PAGE, "12345678901234567891")
     assert url == (
@@ -528,11 +518,6 @@ def test_resolve_image_url(src: str, expected: str | None) -> None:
     assert resolve_image_url(src, f"{PAGE}?key=abc") == expected
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: resolve_image_url resolves a placeholder src such as '#', '?' or 'http://' "
-    "to the article page's own URL, so an HTML page becomes an <img> source",
-)
 @pytest.mark.parametrize("src", ["#", "?", "http://"])
 def test_placeholder_src_is_not_the_page_itself(src: str) -> None:
     assert resolve_image_url(src, f"{PAGE}?key=abc") is None
