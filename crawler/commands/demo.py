@@ -62,5 +62,5 @@ class Command(ScrapyCommand):
             f"\nqupost demo: {len(list((out / 'source' / '_posts').glob('*.md')))} posts in "
             f"{out / 'source' / '_posts'}\n  images in {out / 'source' / 'images' / 'qupost'}\n"
             f"  catalog {out / 'qupost.db'}\n"
-            f"  see them rendered by Hexo: bash scripts/hexo-preview {out / 'source'}"
+            f"  see them rendered by Hexo: python3 scripts/hexo-preview {out / 'source'}"
         )
