@@ -69,6 +69,11 @@ class IncrementalMiddleware:
     async def process_spider_output_async(
         self, response: Response, result: Any, spider: Spider | None = None
     ) -> Any:
+        if response.meta.get("qupost_kind") != "list" or self._refresh():
+            # Article pages stream straight through; only list pages are batched.
+            async for output in result:
+                yield output
+            return
         outputs = [o async for o in result]
         for output in self.process_spider_output(response, outputs):
             yield output
