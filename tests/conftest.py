@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +19,7 @@ from fakesite.site import FakeSite, build_site
 ROOT = Path(__file__).resolve().parent.parent
 DATA = Path(__file__).resolve().parent / "data"
 REQUIRE_SERVICES = os.environ.get("QUPOST_REQUIRE_SERVICES") == "1"
+PG_ADMIN = os.environ.get("QUPOST_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 
 
 def data_file(name: str) -> Path:
@@ -101,6 +103,27 @@ def run_crawl(
         env={**os.environ, "PYTHONPATH": str(ROOT)},
     )
     return CrawlResult(proc.returncode, proc.stdout, proc.stderr, out)
+
+
+@pytest.fixture
+def pg_url() -> Iterator[str]:
+    """A SQLAlchemy URL to a new, empty PostgreSQL database, dropped after the test."""
+    try:
+        import psycopg
+    except ImportError:
+        skip_or_fail("psycopg is not installed (pip install -e '.[dev]')")
+    name = f"qupost_test_{uuid.uuid4().hex[:12]}"
+    try:
+        admin = psycopg.connect(PG_ADMIN, autocommit=True, connect_timeout=5)
+    except psycopg.OperationalError as exc:
+        skip_or_fail(f"PostgreSQL is not reachable at {PG_ADMIN}: {exc}")
+    admin.execute(f'CREATE DATABASE "{name}"')
+    base = PG_ADMIN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://", 1)
+    try:
+        yield f"{base}/{name}"
+    finally:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.close()
 
 
 @pytest.fixture

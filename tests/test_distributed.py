@@ -24,30 +24,10 @@ from tests.conftest import ROOT, crawl_command, run_crawl, skip_or_fail
 
 pytestmark = [pytest.mark.e2e, pytest.mark.services]
 
-PG_ADMIN = os.environ.get("QUPOST_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 REDIS = os.environ.get("QUPOST_TEST_REDIS", "redis://127.0.0.1:6379/0")
 # Without injected faults no request should be retried; a retry after a
 # connection reset under load would re-fetch a page, so allow 1% extra.
 RETRY_TOLERANCE = 0.01
-
-
-@pytest.fixture
-def pg_url() -> Iterator[str]:
-    try:
-        import psycopg
-    except ImportError:
-        skip_or_fail("psycopg is not installed (pip install -e '.[dev]')")
-    name = f"qupost_test_{uuid.uuid4().hex[:12]}"
-    try:
-        admin = psycopg.connect(PG_ADMIN, autocommit=True, connect_timeout=5)
-    except psycopg.OperationalError as exc:
-        skip_or_fail(f"PostgreSQL is not reachable at {PG_ADMIN}: {exc}")
-    admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
-    finally:
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.close()
 
 
 @pytest.fixture

@@ -12,10 +12,8 @@ The decision on NUL (documented in docs/security.md):
 
 from __future__ import annotations
 
-import os
 import re
 import sqlite3
-import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -27,7 +25,7 @@ from sqlalchemy import event
 from fakesite.server import FakeServer
 from fakesite.site import build_site
 from storage.repository import ImageRecord, PostInput, Repository, StorageError
-from tests.conftest import ROOT, run_crawl, skip_or_fail
+from tests.conftest import ROOT, run_crawl
 from tests.hostile import assert_clean_run, assert_written
 
 HOSTILE_TEXT = [
@@ -120,29 +118,13 @@ def test_sqlite_stores_nul_exactly_when_handed_one(tmp_path: Path) -> None:
         repo.close()
 
 
-PG_ADMIN = os.environ.get("QUPOST_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
-
-
 @pytest.fixture
-def pg_repo() -> Iterator[Repository]:
-    try:
-        import psycopg
-    except ImportError:
-        skip_or_fail("psycopg is not installed (pip install -e '.[dev]')")
-    name = f"qupost_test_{uuid.uuid4().hex[:12]}"
-    try:
-        admin = psycopg.connect(PG_ADMIN, autocommit=True, connect_timeout=5)
-    except psycopg.OperationalError as exc:
-        skip_or_fail(f"PostgreSQL is not reachable at {PG_ADMIN}: {exc}")
-    admin.execute(f'CREATE DATABASE "{name}"')
-    base = PG_ADMIN.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://", 1)
-    repo = Repository.open(f"{base}/{name}")
+def pg_repo(pg_url: str) -> Iterator[Repository]:
+    repo = Repository.open(pg_url)
     try:
         yield repo
     finally:
         repo.close()
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        admin.close()
 
 
 @pytest.mark.services
