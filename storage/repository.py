@@ -310,6 +310,9 @@ class RepoTx:
             yield from ids
             last = ids[-1]
 
+    def count_posts(self) -> int:
+        return len(list(self.conn.scalars(select(POSTS.c.id))))
+
     # --- images --------------------------------------------------------------
     def images_for(self, urls: Sequence[str]) -> dict[str, ImageRecord]:
         wanted = list(dict.fromkeys(urls))
