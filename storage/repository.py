@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Table, create_engine, event, or_, select, update
+from sqlalchemy import Connection, Engine, Table, create_engine, event, func, or_, select, update
 from sqlalchemy import delete as sql_delete
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
@@ -311,7 +311,7 @@ class RepoTx:
             last = ids[-1]
 
     def count_posts(self) -> int:
-        return len(list(self.conn.scalars(select(POSTS.c.id))))
+        return int(self.conn.scalar(select(func.count()).select_from(POSTS)) or 0)
 
     # --- images --------------------------------------------------------------
     def images_for(self, urls: Sequence[str]) -> dict[str, ImageRecord]:
