@@ -100,6 +100,8 @@ class Config:
     python: str = sys.executable
     code: str = ""
     workdir: Path | None = None
+    # Every run's output folder lives here until the whole benchmark ends.
+    outputs: Path | None = None
 
 
 # --- processes ------------------------------------------------------------------------
@@ -263,14 +265,49 @@ def _qupost_summary(err: str) -> dict[str, Any]:
 
 @contextmanager
 def workdir(cfg: Config) -> Iterator[Path]:
-    path = Path(tempfile.mkdtemp(prefix="qupost-bench-", dir=cfg.workdir))
+    """A fresh output folder for one run, deleted only when the benchmark ends.
+
+    Deleting a run's thousands of files right away would slow the next run:
+    for a minute or more after a mass delete, ext4 makes each new file cost
+    about ten times as much kernel time (measured in bench/README.md). The
+    run that follows (b) is (c), so (c) would pay for (b)'s clean-up.
+    """
+    path = Path(tempfile.mkdtemp(prefix="run-", dir=cfg.outputs or cfg.workdir))
+    try:
+        yield path
+    finally:
+        # Flush the written images now, not during the next measured run.
+        os.sync()
+
+
+@contextmanager
+def outputs_folder(cfg: Config, needed_bytes: int) -> Iterator[Path]:
+    """The folder that holds every run's output; removed at the end unless --keep."""
+    parent = cfg.workdir or Path(tempfile.gettempdir())
+    free = shutil.disk_usage(parent).free
+    if free < needed_bytes:
+        raise SystemExit(
+            f"bench: error: the crawl outputs need about {needed_bytes / 1e9:.1f} GB in {parent}, "
+            f"which has {free / 1e9:.1f} GB free; use fewer --articles or another --workdir"
+        )
+    path = Path(tempfile.mkdtemp(prefix="qupost-bench-", dir=parent))
     try:
         yield path
     finally:
         if not cfg.keep:
             shutil.rmtree(path, ignore_errors=True)
-        # Flush the written images now, not during the next measured run.
-        os.sync()
+
+
+def output_bytes(args: argparse.Namespace, pool: list[PoolImage]) -> int:
+    """Room the image copies of every run take (3 per article), with a margin."""
+    per_article = 3 * statistics.mean(len(p.data) for p in pool) + 20_000
+    articles = 0
+    if not args.rss_only:
+        # (b) and (c) store images in every repetition; the profile runs once more.
+        articles += args.articles * (2 * args.repeat + (0 if args.no_profile else 1))
+    if args.rss_scaling:
+        articles += (1000 + 5000) * args.repeat
+    return int(articles * per_article * 1.1)
 
 
 def say(text: str) -> None:
@@ -395,7 +432,10 @@ def report(
         f"{cfg.repeat} repetition(s), interleaved a, b, c, c2; medians below"
     )
     say(f"code: {cfg.code} (at the start)")
-    say(f"crawl outputs written under {cfg.workdir or tempfile.gettempdir()}")
+    say(
+        f"crawl outputs written under {cfg.workdir or tempfile.gettempdir()}"
+        " (each run's folder kept until the end)"
+    )
     medians, ratios = report_compare(cfg, runs) if runs else ({}, {})
     profile_data = report_profile(cfg, prof, medians["c"]["cpu"]) if prof and runs else None
     scaling_data = report_scaling(scaling) if scaling else None
@@ -647,13 +687,14 @@ def main(argv: list[str] | None = None) -> int:
     pool = image_pool(mix=args.image_mix)
     runs: list[Run] = []
     prof = None
-    if not args.rss_only:
-        with FakeServer(build_bench_site(cfg.articles, pool)) as server:
-            if cfg.warmup:
-                warm_up(cfg, server)
-            runs = compare(cfg, server)
-            prof = None if args.no_profile else profile(cfg, server, args.profile_bare)
-    scaling = rss_scaling(cfg, pool, (1000, 5000)) if args.rss_scaling else None
+    with outputs_folder(cfg, output_bytes(args, pool)) as cfg.outputs:
+        if not args.rss_only:
+            with FakeServer(build_bench_site(cfg.articles, pool)) as server:
+                if cfg.warmup:
+                    warm_up(cfg, server)
+                runs = compare(cfg, server)
+                prof = None if args.no_profile else profile(cfg, server, args.profile_bare)
+        scaling = rss_scaling(cfg, pool, (1000, 5000)) if args.rss_scaling else None
     data = report(cfg, pool, runs, prof, scaling)
     if args.json:
         args.json.write_text(json.dumps(data, indent=2, default=str), encoding="utf-8")
