@@ -60,7 +60,11 @@ class StoragePipeline:
             with self.catalog.repo.transaction() as tx:
                 tx.record_images(_image_records(item), self.catalog.run_id, post.crawled_at)
                 outcome = tx.upsert_post(post)
-                written = self._render(tx, post.qupost_id)
+                if outcome == "new" and self.write_posts:
+                    # Rendered from what was just inserted: two reads instead of four.
+                    written = self.writer.write(tx.inserted_post(post))
+                else:
+                    written = self._render(tx, post.qupost_id)
         except (StorageError, OSError) as exc:
             self._inc("storage/error")
             raise DropItem(f"article {post.qupost_id}: not saved: {exc}") from exc

@@ -18,7 +18,18 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, Table, create_engine, event, func, or_, select, update
+from sqlalchemy import (
+    Connection,
+    Engine,
+    Table,
+    bindparam,
+    create_engine,
+    event,
+    func,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy import delete as sql_delete
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
@@ -48,8 +59,8 @@ def _statements(dialect: str) -> dict[str, Any]:
     images = insert(IMAGES)
     post_images = insert(POST_IMAGES)
     return {
-        "ignore:posts": insert(POSTS).on_conflict_do_nothing(),
-        "ignore:post_channels": insert(CHANNELS).on_conflict_do_nothing(),
+        "ignore:posts": _insert_ignoring(dialect, POSTS),
+        "ignore:post_channels": _insert_ignoring(dialect, CHANNELS),
         # A stored image is never downgraded to failed by a later attempt.
         "images": images.on_conflict_do_update(
             index_elements=["url"],
@@ -59,6 +70,22 @@ def _statements(dialect: str) -> dict[str, Any]:
         "post_images": post_images.on_conflict_do_update(
             index_elements=["qupost_id", "position"], set_={"url": post_images.excluded.url}
         ),
+    }
+
+
+@functools.cache
+def _reads() -> dict[str, Any]:
+    """The reads made for every article, built once like the upserts above."""
+    qupost_id: Any = bindparam("qupost_id")
+    return {
+        "post": select(POSTS).where(POSTS.c.qupost_id == qupost_id),
+        "cids": select(CHANNELS.c.cid)
+        .where(CHANNELS.c.qupost_id == qupost_id)
+        .order_by(CHANNELS.c.cid),
+        "image_urls": select(POST_IMAGES.c.url)
+        .where(POST_IMAGES.c.qupost_id == qupost_id)
+        .order_by(POST_IMAGES.c.position),
+        "images": select(IMAGES).where(IMAGES.c.url.in_(bindparam("urls", expanding=True))),
     }
 
 
@@ -146,13 +173,13 @@ class RepoTx:
         if post.cid is not None:
             self._insert_ignore(CHANNELS, [{"qupost_id": post.qupost_id, "cid": post.cid}])
         digest = content_hash(post.title, post.body_html)
+        # Insert first: for a new article (the common case) that is the only
+        # statement; the row is read only when it already existed.
+        if self._insert_ignore(POSTS, [self._new_post_row(post, digest)]):
+            self._insert_images(post)
+            return "new"
         current = self._post_row(post.qupost_id)
-        if current is None:
-            if self._insert_ignore(POSTS, [self._new_post_row(post, digest)]):
-                self._replace_images(post)
-                return "new"
-            current = self._post_row(post.qupost_id)
-            assert current is not None
+        assert current is not None
         if current.content_hash == digest and current.deleted_at is None:
             self._fill_in(post, current)
             return "unchanged"
@@ -165,7 +192,10 @@ class RepoTx:
         return "updated"
 
     def _post_row(self, qupost_id: str) -> Any:
-        return self.conn.execute(select(POSTS).where(POSTS.c.qupost_id == qupost_id)).first()
+        return self.conn.execute(_reads()["post"], {"qupost_id": qupost_id}).first()
+
+    def _cids(self, qupost_id: str) -> list[int]:
+        return list(self.conn.scalars(_reads()["cids"], {"qupost_id": qupost_id}))
 
     def _fill_in(self, post: PostInput, current: Any) -> None:
         """Take better metadata from an unchanged article, without marking it updated.
@@ -214,7 +244,11 @@ class RepoTx:
             values["date_source"] = current.date_source
         return values
 
-    def _replace_images(self, post: PostInput) -> None:
+    def _insert_images(self, post: PostInput) -> None:
+        """Link a post this transaction has just inserted to its images: nothing to trim."""
+        self._replace_images(post, trim=False)
+
+    def _replace_images(self, post: PostInput, *, trim: bool = True) -> None:
         # Upsert by position, then trim: two workers storing the same article
         # at once cannot collide on the primary key this way.
         rows = [
@@ -233,11 +267,12 @@ class RepoTx:
                     )
                     .values(url=row["url"])
                 )
-        self.conn.execute(
-            sql_delete(POST_IMAGES).where(
-                POST_IMAGES.c.qupost_id == post.qupost_id, POST_IMAGES.c.position >= len(rows)
+        if trim:
+            self.conn.execute(
+                sql_delete(POST_IMAGES).where(
+                    POST_IMAGES.c.qupost_id == post.qupost_id, POST_IMAGES.c.position >= len(rows)
+                )
             )
-        )
 
     def mark_deleted(self, qupost_id: str, when: datetime) -> bool:
         result = self.conn.execute(
@@ -269,16 +304,8 @@ class RepoTx:
         row = self._post_row(qupost_id)
         if row is None:
             return None
-        cids = self.conn.scalars(
-            select(CHANNELS.c.cid).where(CHANNELS.c.qupost_id == qupost_id).order_by(CHANNELS.c.cid)
-        )
-        urls = list(
-            self.conn.scalars(
-                select(POST_IMAGES.c.url)
-                .where(POST_IMAGES.c.qupost_id == qupost_id)
-                .order_by(POST_IMAGES.c.position)
-            )
-        )
+        cids = self._cids(qupost_id)
+        urls = list(self.conn.scalars(_reads()["image_urls"], {"qupost_id": qupost_id}))
         if row.cover_url:
             urls.append(row.cover_url)
         return PostRecord(
@@ -290,6 +317,27 @@ class RepoTx:
             body_html=row.body_html,
             cover_url=row.cover_url,
             updated_at=row.updated_at,
+            tags=[channel_name(c) for c in cids],
+            images=self.images_for(urls),
+        )
+
+    def inserted_post(self, post: PostInput) -> PostRecord:
+        """The record of a post that ``upsert_post`` has just reported "new".
+
+        The same as ``load_post`` gives, built from what was inserted: only the
+        channels (a listing may have tagged the id earlier) and the images are read.
+        """
+        cids = self._cids(post.qupost_id)
+        urls = [*post.image_urls, *([post.cover_url] if post.cover_url else [])]
+        return PostRecord(
+            qupost_id=post.qupost_id,
+            title=post.title,
+            author=post.author,
+            published_at=post.published_at.astimezone(UTC),
+            original_url=post.original_url,
+            body_html=post.body_html,
+            cover_url=post.cover_url,
+            updated_at=None,
             tags=[channel_name(c) for c in cids],
             images=self.images_for(urls),
         )
@@ -318,7 +366,7 @@ class RepoTx:
         wanted = list(dict.fromkeys(urls))
         if not wanted:
             return {}
-        rows = self.conn.execute(select(IMAGES).where(IMAGES.c.url.in_(wanted)))
+        rows = self.conn.execute(_reads()["images"], {"urls": wanted})
         return {r.url: _image_record(r) for r in rows}
 
     def image(self, url: str) -> ImageRecord | None:
@@ -371,10 +419,14 @@ class RepoTx:
         if self.dialect in ("sqlite", "postgresql"):
             stmt = _statements(self.dialect).get(f"ignore:{table.name}")
             if stmt is None:
-                stmt = _dialect_insert(self.dialect, table).on_conflict_do_nothing()
+                stmt = _insert_ignoring(self.dialect, table)
             inserted = 0
             for row in rows:
-                inserted += self.conn.execute(stmt, row).rowcount or 0
+                result = self.conn.execute(stmt, row)
+                if self.dialect == "postgresql":
+                    inserted += len(result.all())
+                else:
+                    inserted += max(result.rowcount, 0)
             return inserted
         inserted = 0
         for row in rows:
@@ -388,8 +440,15 @@ class RepoTx:
         return inserted
 
 
-def _dialect_insert(dialect: str, table: Table) -> Any:
-    return sqlite.insert(table) if dialect == "sqlite" else postgresql.insert(table)
+def _insert_ignoring(dialect: str, table: Table) -> Any:
+    """``INSERT … ON CONFLICT DO NOTHING`` that tells whether the row went in.
+
+    psycopg reports a rowcount of -1 for it, so on PostgreSQL the inserted
+    primary keys come back with RETURNING; SQLite's rowcount is exact.
+    """
+    if dialect == "sqlite":
+        return sqlite.insert(table).on_conflict_do_nothing()
+    return postgresql.insert(table).on_conflict_do_nothing().returning(*table.primary_key.columns)
 
 
 def _image_record(row: Any) -> ImageRecord:

@@ -277,6 +277,43 @@ def test_load_post_carries_its_image_and_cover_records(repo: Repository) -> None
     assert record.images == {STORED.url: STORED, cover.url: cover}
 
 
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {},
+        # A Beijing-time date with microseconds, no cover, no author, no images.
+        {
+            "published_at": datetime(2021, 12, 4, 21, 49, 12, 123456, ZoneInfo("Asia/Shanghai")),
+            "cover_url": None,
+            "author": "",
+            "image_urls": [],
+            "body_html": "<p>只有文字</p>",
+        },
+        # Two images and a cover that is also the first image; no channel of its own.
+        {
+            "image_urls": [f"{CDN}/a.jpeg", f"{CDN}/b.png"],
+            "cover_url": f"{CDN}/a.jpeg",
+            "cid": None,
+        },
+    ],
+)
+def test_inserted_post_is_what_load_post_reads_back(
+    repo: Repository, changes: dict[str, Any]
+) -> None:
+    # The storage pipeline renders a new post from inserted_post(); it must
+    # give exactly the record the catalog holds, or a rerun would rewrite it.
+    item = post(**changes)
+    with repo.transaction() as tx:
+        tx.record_listing(6, [item.qupost_id])  # tagged by an earlier listing
+        tx.record_images([STORED, replace(STORED, url=f"{CDN}/b.png")], None, CRAWL1)
+        assert tx.upsert_post(item) == "new"
+        fresh = tx.inserted_post(item)
+        assert fresh == tx.load_post(item.qupost_id)
+    assert fresh == repo.load_post(item.qupost_id)
+    assert "娱乐" in fresh.tags
+    assert fresh.published_at.tzinfo is not None
+
+
 # --- listings and ids ---------------------------------------------------------
 
 
