@@ -223,6 +223,8 @@ class ImagePipeline(FilesPipeline):
         )
         self._slots: asyncio.Semaphore | None = None
         self._pending: dict[str, ImageRecord] = {}
+        # The image requests of each article in the pipeline, by id(item).
+        self._requests: dict[int, list[Request]] = {}
         self.catalog = Catalog.of(crawler)
 
     @classmethod
@@ -253,7 +255,13 @@ class ImagePipeline(FilesPipeline):
         except StorageError as exc:
             logger.error("catalog unreadable, downloading every image: %s", exc)
             known = {}
-        return [Request(u, callback=NO_CALLBACK, meta={"qupost_known": known.get(u)}) for u in urls]
+        requests = [
+            Request(u, callback=NO_CALLBACK, meta={"qupost_known": known.get(u)}) for u in urls
+        ]
+        # item_completed needs them again: their URLs, and their fingerprints
+        # (cached on each Request by Scrapy's fingerprinter).
+        self._requests[id(item)] = requests
+        return requests
 
     @staticmethod
     def _image_urls(item: Any) -> list[str]:
@@ -347,7 +355,8 @@ class ImagePipeline(FilesPipeline):
         self, results: list[FileInfoOrError], item: Any, info: MediaPipeline.SpiderInfo
     ) -> Any:
         adapter = ItemAdapter(item)
-        urls = self._image_urls(item)
+        requests = self._requests.pop(id(item), [])
+        urls = [r.url for r in requests]
         for (ok, value), url in zip(results, urls, strict=False):
             if not ok and isinstance(value, Failure):
                 reason = getattr(value.value, "reason", None) or describe_failure(value)[1]
@@ -357,19 +366,19 @@ class ImagePipeline(FilesPipeline):
                     reason,
                     url[:200],
                 )
-        self._forget(urls, info)
+        self._forget(requests, info)
         # Stored with the article, in the same transaction (pipelines/store.py).
         adapter["image_records"] = [self._pending.pop(u) for u in urls if u in self._pending]
         adapter["image_results"] = [dict(v) for ok, v in results if ok and isinstance(v, dict)]
         return item
 
     # --- helpers -----------------------------------------------------------------
-    def _forget(self, urls: list[str], info: MediaPipeline.SpiderInfo) -> None:
+    def _forget(self, requests: list[Request], info: MediaPipeline.SpiderInfo) -> None:
         # The catalog remembers every image; Scrapy's per-run cache would
         # otherwise grow with every image of the crawl.
         fingerprint = self.crawler.request_fingerprinter.fingerprint
-        for url in urls:
-            info.downloaded.pop(fingerprint(Request(url)), None)
+        for request in requests:
+            info.downloaded.pop(fingerprint(request), None)
 
     def _fail(self, request: Request, reason: str, kind: str | None = None) -> ImageFailed:
         failed = ImageFailed(reason, kind)
