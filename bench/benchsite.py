@@ -17,10 +17,11 @@ from fakesite.images import make_image
 from fakesite.site import BEIJING, FakeArticle, FakeSite, lorem
 
 # Two mixes of stored sizes and JPEG qualities, each weighing 50–200 KB with the
-# fake site's noisy pictures.  "web": small, high-quality pictures (480x320 is
-# about 58 KB, 800x600 about 182 KB).  "photo": photo-sized pictures (640–1280
-# px wide) compressed harder, as news CDNs serve them; same bytes, about twice
-# the pixels, so whatever decodes them (Scrapy's ImagesPipeline) works harder.
+# fake site's noisy pictures.  "photo" (the default): photo-sized pictures
+# (640–1280 px wide, 0.27–1.09 MP) compressed as news CDNs serve them, 1.3–2.1
+# bits per pixel.  "web": small pictures at high quality (480x320 is about
+# 58 KB, 800x600 about 182 KB), about 3.1 bits per pixel: the same bytes with half
+# the pixels, so whatever decodes them (Scrapy's ImagesPipeline) works less.
 POOL_MIXES: dict[str, tuple[tuple[int, int, int], ...]] = {
     "web": (
         (480, 320, 85),
@@ -51,7 +52,7 @@ class PoolImage:
     height: int
 
 
-def image_pool(count: int = 60, seed: int = 1000, mix: str = "web") -> list[PoolImage]:
+def image_pool(count: int = 60, seed: int = 1000, mix: str = "photo") -> list[PoolImage]:
     """``count`` distinct noisy JPEGs, each checked to weigh 50–200 KB."""
     sizes = POOL_MIXES[mix]
     pool: list[PoolImage] = []

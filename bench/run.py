@@ -643,8 +643,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--image-mix",
         choices=sorted(POOL_MIXES),
-        default="web",
-        help="pixel sizes of the 50–200 KB JPEGs (default web: 480–800 px; photo: 640–1280 px)",
+        default="photo",
+        help="pixel sizes of the 50–200 KB JPEGs (default photo: 640–1280 px; web: 480–800 px)",
     )
     parser.add_argument("--no-profile", action="store_true", help="skip the cProfile run")
     parser.add_argument(
