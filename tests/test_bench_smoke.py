@@ -9,6 +9,7 @@ import json
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -42,6 +43,8 @@ REPORT_LINES = (
 
 def test_smoke_mode_completes_and_reports(tmp_path: Path) -> None:
     out = tmp_path / "bench.json"
+    work = tmp_path / "work"
+    work.mkdir()
     proc = subprocess.run(
         [
             sys.executable,
@@ -53,6 +56,8 @@ def test_smoke_mode_completes_and_reports(tmp_path: Path) -> None:
             str(tmp_path / "results"),
             "--json",
             str(out),
+            "--workdir",
+            str(work),
         ],
         cwd=ROOT,
         capture_output=True,
@@ -70,3 +75,28 @@ def test_smoke_mode_completes_and_reports(tmp_path: Path) -> None:
     assert data["config"]["articles"] == 50
     assert data["problems"] == []
     assert {run["variant"] for run in data["runs"]} == {"a", "b", "c", "c2"}
+    # Every run's output was kept until the end, then removed.
+    assert list(work.iterdir()) == []
+
+
+def test_too_little_disk_space_is_one_clear_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sys.path.insert(0, str(ROOT / "bench"))
+    try:
+        import run as bench_run
+    finally:
+        sys.path.remove(str(ROOT / "bench"))
+    monkeypatch.setattr(
+        bench_run.shutil, "disk_usage", lambda _path: SimpleNamespace(total=10, used=9, free=1)
+    )
+    cfg = bench_run.Config(
+        articles=2000, repeat=3, timeout=60, results=tmp_path, keep=False, hotspots=5,
+        warmup=False, workdir=tmp_path,
+    )  # fmt: skip
+    with (
+        pytest.raises(SystemExit, match=r"^bench: error: the crawl outputs need about"),
+        bench_run.outputs_folder(cfg, needed_bytes=10**9),
+    ):
+        pass
+    assert list(tmp_path.iterdir()) == []
