@@ -9,8 +9,10 @@ the log line never is a bare class name.
 
 from __future__ import annotations
 
+import logging
 import re
 from typing import Any
+from urllib.parse import urlsplit
 
 from scrapy.exceptions import IgnoreRequest
 from scrapy.spidermiddlewares.httperror import HttpError
@@ -66,3 +68,35 @@ def describe_failure(error: Any) -> tuple[str, str]:
 
 def _slug(text: str) -> str:
     return re.sub(r"[^a-z0-9]+", "_", text.lower()).strip("_") or "other"
+
+
+ROBOTS_LOGGER = "scrapy.downloadermiddlewares.robotstxt"
+
+
+class OneLineRobotsErrors(logging.Filter):
+    """Make Scrapy's "Error downloading" line for an unreachable robots.txt one line.
+
+    The middleware logs it with the whole traceback, and has no hook to say
+    it otherwise, so this filter rewrites the record: the host, the cause in
+    words, and what happens next (Scrapy then crawls the host as if its
+    robots.txt allowed everything).
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        error = record.exc_info[1] if record.exc_info else None
+        if error is None:
+            return True
+        request = record.args.get("request") if isinstance(record.args, dict) else None
+        host = urlsplit(str(getattr(request, "url", ""))).netloc or "a host"
+        record.msg = "robots.txt of %s not fetched (%s); crawling it as if it allowed everything"
+        record.args = (host, describe_failure(error)[1])
+        record.exc_info = None
+        record.exc_text = None
+        return True
+
+
+def install_log_filters() -> None:
+    """Add qupost's log filters once per process."""
+    logger = logging.getLogger(ROBOTS_LOGGER)
+    if not any(isinstance(f, OneLineRobotsErrors) for f in logger.filters):
+        logger.addFilter(OneLineRobotsErrors())

@@ -6,8 +6,10 @@ channel's articles are still written.
 
 from __future__ import annotations
 
+import socket
 from datetime import UTC, datetime
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
@@ -179,3 +181,20 @@ def _envelope(rows: list[object]) -> bytes:
 
     now = int(datetime(2021, 12, 4, tzinfo=UTC).timestamp() * 1000)
     return json.dumps({"code": 0, "data": {"min_time": now, "data": rows}}).encode()
+
+
+def test_unreachable_site_with_robots_txt_on_is_one_line_per_cause(tmp_path: Path) -> None:
+    # The polite default obeys robots.txt; Scrapy's robots.txt middleware
+    # would log an unreachable host with two screens of traceback.
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    closed = SimpleNamespace(list_api=f"http://127.0.0.1:{port}/content/outList")
+    result = run_crawl(
+        closed, tmp_path, "cid=1", QUPOST_PROFILE="", ROBOTSTXT_OBEY=True, RETRY_TIMES=0
+    )
+    assert result.returncode == 2
+    assert "Traceback" not in result.stderr, result.stderr[-3000:]
+    line = one_line(result, f"robots.txt of 127.0.0.1:{port} not fetched")
+    assert line.endswith("(connection refused); crawling it as if it allowed everything")
+    one_line(result, "channel 1 page 1: list API unusable: connection refused")

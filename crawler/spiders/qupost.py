@@ -20,7 +20,7 @@ from scrapy.http import Response
 from scrapy.spidermiddlewares.httperror import HttpError
 
 from crawler.channels import parse_channels
-from crawler.failures import describe_failure
+from crawler.failures import describe_failure, install_log_filters
 from crawler.items import ArticleItem, ListingItem
 from crawler.pages import (
     ArticlePage,
@@ -118,6 +118,7 @@ class QupostSpider(Spider):
     @classmethod
     def from_crawler(cls, crawler: Crawler, *args: Any, **kwargs: Any) -> Self:
         spider = super().from_crawler(crawler, *args, **kwargs)
+        install_log_filters()
         settings = crawler.settings
         spider.list_api = settings.get("QUPOST_LIST_API")
         domains = list(settings.getlist("QUPOST_ALLOWED_DOMAINS", list(cls.DEFAULT_ALLOWED)))
