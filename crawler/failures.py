@@ -74,22 +74,26 @@ ROBOTS_LOGGER = "scrapy.downloadermiddlewares.robotstxt"
 
 
 class OneLineRobotsErrors(logging.Filter):
-    """Make Scrapy's "Error downloading" line for an unreachable robots.txt one line.
+    """Make Scrapy's "Error downloading" line for an unusable robots.txt one line.
 
     The middleware logs it with the whole traceback, and has no hook to say
     it otherwise, so this filter rewrites the record: the host, the cause in
     words, and what happens next (Scrapy then crawls the host as if its
-    robots.txt allowed everything).
+    robots.txt allowed everything). Any other record passes unchanged.
     """
 
     def filter(self, record: logging.LogRecord) -> bool:
         error = record.exc_info[1] if record.exc_info else None
-        if error is None:
+        if error is None or not str(record.msg).startswith("Error downloading"):
             return True
-        request = record.args.get("request") if isinstance(record.args, dict) else None
-        host = urlsplit(str(getattr(request, "url", ""))).netloc or "a host"
-        record.msg = "robots.txt of %s not fetched (%s); crawling it as if it allowed everything"
-        record.args = (host, describe_failure(error)[1])
+        try:
+            request = record.args.get("request") if isinstance(record.args, dict) else None
+            host = urlsplit(str(getattr(request, "url", ""))).netloc or "a host"
+            cause = describe_failure(error)[1]
+        except Exception:  # a filter must never raise into the middleware's except block
+            return True
+        record.msg = "robots.txt of %s unusable (%s); crawling it as if it allowed everything"
+        record.args = (host, cause)
         record.exc_info = None
         record.exc_text = None
         return True

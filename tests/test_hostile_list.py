@@ -6,13 +6,16 @@ channel's articles are still written.
 
 from __future__ import annotations
 
+import logging
 import socket
 from datetime import UTC, datetime
 from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
+from scrapy import Request
 
+from crawler.failures import ROBOTS_LOGGER, OneLineRobotsErrors
 from crawler.pages import parse_list
 from fakesite.server import FakeServer
 from fakesite.site import FakeArticle, FakeSite, Fault, build_site
@@ -195,6 +198,27 @@ def test_unreachable_site_with_robots_txt_on_is_one_line_per_cause(tmp_path: Pat
     )
     assert result.returncode == 2
     assert "Traceback" not in result.stderr, result.stderr[-3000:]
-    line = one_line(result, f"robots.txt of 127.0.0.1:{port} not fetched")
+    line = one_line(result, f"robots.txt of 127.0.0.1:{port} unusable")
     assert line.endswith("(connection refused); crawling it as if it allowed everything")
     one_line(result, "channel 1 page 1: list API unusable: connection refused")
+
+
+def _robots_record(msg: str, error: BaseException | None) -> logging.LogRecord:
+    exc_info = (type(error), error, None) if error is not None else None
+    return logging.LogRecord(
+        ROBOTS_LOGGER, logging.ERROR, __file__, 1, msg,
+        {"request": Request("http://example.com/a"), "f_exception": error}, exc_info,
+    )  # fmt: skip
+
+
+def test_robots_filter_rewrites_only_the_download_error() -> None:
+    robots_filter = OneLineRobotsErrors()
+    failed = _robots_record("Error downloading %(request)s: %(f_exception)s", TimeoutError("x"))
+    assert robots_filter.filter(failed)
+    assert failed.exc_info is None
+    assert failed.getMessage().startswith("robots.txt of example.com unusable (")
+    other = _robots_record("Something else: %(request)s", ValueError("kept"))
+    assert robots_filter.filter(other)
+    assert other.exc_info is not None and other.msg == "Something else: %(request)s"
+    plain = _robots_record("Error downloading %(request)s: %(f_exception)s", None)
+    assert robots_filter.filter(plain) and plain.msg.startswith("Error downloading")
