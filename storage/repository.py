@@ -89,6 +89,9 @@ def _reads() -> dict[str, Any]:
     }
 
 
+# Dialects with INSERT ... ON CONFLICT; others take a savepoint-guarded insert.
+_UPSERT_DIALECTS = ("sqlite", "postgresql")
+
 # Lower is better: a refresh never replaces a date with a worse-sourced one.
 DATE_SOURCE_RANK = {"list": 0, "page": 1, "show_time": 2, "crawl": 3}
 
@@ -173,13 +176,20 @@ class RepoTx:
         if post.cid is not None:
             self._insert_ignore(CHANNELS, [{"qupost_id": post.qupost_id, "cid": post.cid}])
         digest = content_hash(post.title, post.body_html)
-        # Insert first: for a new article (the common case) that is the only
-        # statement; the row is read only when it already existed.
-        if self._insert_ignore(POSTS, [self._new_post_row(post, digest)]):
-            self._insert_images(post)
-            return "new"
-        current = self._post_row(post.qupost_id)
-        assert current is not None
+        current = None
+        if self.dialect not in _UPSERT_DIALECTS:
+            # Elsewhere a failed duplicate insert may lock the row (InnoDB):
+            # two workers refreshing one article would deadlock. Read first.
+            current = self._post_row(post.qupost_id)
+        if current is None:
+            # On SQLite and PostgreSQL, insert first: for a new article (the
+            # common case) that is the only statement.
+            if self._insert_ignore(POSTS, [self._new_post_row(post, digest)]):
+                self._insert_images(post)
+                return "new"
+            current = self._post_row(post.qupost_id)
+        if current is None:
+            raise StorageError(f"post {post.qupost_id} neither inserted nor found")
         if current.content_hash == digest and current.deleted_at is None:
             self._fill_in(post, current)
             return "unchanged"
@@ -446,9 +456,15 @@ def _insert_ignoring(dialect: str, table: Table) -> Any:
     psycopg reports a rowcount of -1 for it, so on PostgreSQL the inserted
     primary keys come back with RETURNING; SQLite's rowcount is exact.
     """
+    # A post conflicts on its qupost_id only: a clash on anything else is an error.
+    target = ["qupost_id"] if table is POSTS else None
     if dialect == "sqlite":
-        return sqlite.insert(table).on_conflict_do_nothing()
-    return postgresql.insert(table).on_conflict_do_nothing().returning(*table.primary_key.columns)
+        return sqlite.insert(table).on_conflict_do_nothing(index_elements=target)
+    return (
+        postgresql.insert(table)
+        .on_conflict_do_nothing(index_elements=target)
+        .returning(*table.primary_key.columns)
+    )
 
 
 def _image_record(row: Any) -> ImageRecord:
