@@ -244,7 +244,11 @@ class ImagePipeline(FilesPipeline):
         if self._slots is None:
             self._slots = asyncio.Semaphore(self.concurrency)
         async with self._slots:
-            return await super().process_item(item)
+            try:
+                return await super().process_item(item)
+            finally:
+                # Normally item_completed took them; not when the item was cancelled.
+                self._requests.pop(id(item), None)
 
     # --- hooks -----------------------------------------------------------------
     def get_media_requests(self, item: Any, info: MediaPipeline.SpiderInfo) -> list[Request]:
