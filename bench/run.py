@@ -300,14 +300,17 @@ def outputs_folder(cfg: Config, needed_bytes: int) -> Iterator[Path]:
 
 def output_bytes(args: argparse.Namespace, pool: list[PoolImage]) -> int:
     """Room the image copies of every run take (3 per article), with a margin."""
-    per_article = 3 * statistics.mean(len(p.data) for p in pool) + 20_000
-    articles = 0
+    image = statistics.mean(len(p.data) for p in pool)
+    qupost = 3 * image + 20_000  # the exact bytes, plus the post and its catalog rows
+    stock = 3 * image * 2  # ImagesPipeline re-encodes at quality 75: counted at twice the size
+    total = 0.0
     if not args.rss_only:
-        # (b) and (c) store images in every repetition; the profile runs once more.
-        articles += args.articles * (2 * args.repeat + (0 if args.no_profile else 1))
+        # (b) and (c) store images in every repetition; the profile runs (c) once more.
+        total += args.articles * args.repeat * (stock + qupost)
+        total += 0 if args.no_profile else args.articles * qupost
     if args.rss_scaling:
-        articles += (1000 + 5000) * args.repeat
-    return int(articles * per_article * 1.1)
+        total += (1000 + 5000) * args.repeat * qupost
+    return int(total * 1.1)
 
 
 def say(text: str) -> None:
@@ -432,10 +435,9 @@ def report(
         f"{cfg.repeat} repetition(s), interleaved a, b, c, c2; medians below"
     )
     say(f"code: {cfg.code} (at the start)")
-    say(
-        f"crawl outputs written under {cfg.workdir or tempfile.gettempdir()}"
-        " (each run's folder kept until the end)"
-    )
+    where = cfg.outputs if cfg.keep else cfg.workdir or tempfile.gettempdir()
+    kept = "kept (--keep)" if cfg.keep else "each run's folder kept until the end"
+    say(f"crawl outputs written under {where} ({kept})")
     medians, ratios = report_compare(cfg, runs) if runs else ({}, {})
     profile_data = report_profile(cfg, prof, medians["c"]["cpu"]) if prof and runs else None
     scaling_data = report_scaling(scaling) if scaling else None
