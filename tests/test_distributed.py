@@ -98,17 +98,42 @@ def fetch_counts(server: FakeServer, prefix: str) -> dict[str, int]:
 SPIDER_ARGS = ("-a", "cid=1,6,7", "-a", "pages=2", "-a", "limit=100")
 
 
+def wait_for_runs(url: str, count: int, timeout: float = 90) -> None:
+    """Wait until ``count`` workers have opened the catalog (each records its run)."""
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(url)
+    deadline = time.monotonic() + timeout
+    try:
+        while True:
+            try:
+                with engine.connect() as conn:
+                    if conn.execute(text("SELECT count(*) FROM runs")).scalar_one() >= count:
+                        return
+            except Exception:  # the first worker has not created the tables yet
+                pass
+            assert time.monotonic() < deadline, f"fewer than {count} workers started"
+            time.sleep(0.2)
+    finally:
+        engine.dispose()
+
+
 def test_three_workers_store_each_article_once(
     tmp_path: Path, pg_url: str, redis_prefix: str
 ) -> None:
     site = build_site(300, channels=(1, 6, 7), images_per_article=2, paragraphs=3)
     settings = distributed_settings(pg_url, redis_prefix, tmp_path / "shared-images")
+    # Long enough for all three to be waiting before the queue is seeded.
+    settings["QUPOST_WORKER_IDLE_TIMEOUT"] = "12"
     with FakeServer(site) as server:
         common = {**settings, "QUPOST_LIST_API": server.list_api, "QUPOST_PROFILE": "fast"}
+        # Workers first: a worker that started alone on a seeded queue could
+        # finish all 300 articles before the others were up.
+        workers = [start_worker(server, tmp_path / f"w{i}", settings) for i in range(3)]
+        wait_for_runs(pg_url, 3)
         seeded = scrapy("seed", *SPIDER_ARGS, settings=common)
         assert seeded.returncode == 0, seeded.stderr
         assert "queued 3 list requests" in seeded.stdout
-        workers = [start_worker(server, tmp_path / f"w{i}", settings) for i in range(3)]
         errors = [w.communicate(timeout=300)[1] for w in workers]
         pages = fetch_counts(server, "/detail/")
         images = fetch_counts(server, "/qupost/img/")
