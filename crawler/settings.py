@@ -74,6 +74,9 @@ RETRY_TIMES = 3
 RETRY_HTTP_CODES = [500, 502, 503, 504, 522, 524, 408, 429]
 COOKIES_ENABLED = False
 TELNETCONSOLE_ENABLED = False
+# Scrapy's RemoteControl runs Python code sent to a local HTTP port; a crawler
+# of untrusted pages has no use for it.
+REMOTE_CONTROL_ENABLED = False
 REDIRECT_MAX_TIMES = 5
 # A <meta http-equiv="refresh"> is page content, and article content is not
 # trusted to steer the crawler (Scrapy would even fail the page on a

@@ -9,6 +9,8 @@ names the address, a numeric alias of it, ``localhost``, or a host name that
 from __future__ import annotations
 
 import socket
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from types import SimpleNamespace
@@ -27,7 +29,7 @@ from crawler.resolver import AddressRefused, SafeResolver, proxy_hosts, refusal_
 from crawler.safety import FetchPolicy, RefusedFetch, is_private_address
 from fakesite.server import FakeServer
 from fakesite.site import FakeSite, build_site, redirect
-from tests.conftest import run_crawl
+from tests.conftest import ROOT, run_crawl
 from tests.hostile import (
     assert_clean_run,
     assert_written,
@@ -441,3 +443,25 @@ def test_a_name_resolving_to_loopback_is_refused_at_connection_time(tmp_path: Pa
     assert image_rows(stock)[url][0] == "stored"
     _, body = refused.post(article.id)
     assert [(i.get("src"), i.get("data-size")) for i in images_in(body)] == [(url, "4,3")]
+
+
+def test_no_console_or_remote_control_port() -> None:
+    # Scrapy 2.19 enables RemoteControl by default: an HTTP port that runs
+    # Python code. A crawler of untrusted pages keeps it off.
+    probe = (
+        "from scrapy.utils.project import get_project_settings\n"
+        "from scrapy.crawler import CrawlerProcess\n"
+        "process = CrawlerProcess(get_project_settings())\n"
+        "crawler = process.create_crawler('qupost')\n"
+        "crawler._apply_settings()\n"
+        "from scrapy.extension import ExtensionManager\n"
+        "manager = ExtensionManager.from_crawler(crawler)\n"
+        "print(sorted(type(e).__name__ for e in manager.middlewares))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    enabled = result.stdout.strip().splitlines()[-1]
+    assert "Catalog" in enabled
+    assert "RemoteControl" not in enabled and "TelnetConsole" not in enabled
