@@ -19,11 +19,13 @@ import json
 import sys
 from collections.abc import AsyncIterator, Iterator
 from typing import Any
-from urllib.parse import urlencode
 
 from scrapy import Request, Spider
 from scrapy.crawler import CrawlerProcess
 from scrapy.http import Response
+
+# The same list URLs as qupost's spider asks for (a pure function: no qupost component runs).
+from crawler.urls import list_url
 
 # Base settings (crawler/settings.py) that matter for speed; the rest are qupost's own.
 _BASE_KEYS = (
@@ -69,12 +71,8 @@ class BareSpider(Spider):
         yield self.list_request(1, None)
 
     def list_request(self, page: int, min_time: str | None) -> Request:
-        params: dict[str, Any] = {"cid": 1, "tn": 1, "page": page, "limit": self.limit}
-        if min_time:
-            params["min_time"] = min_time
-        params["content_type"] = 1
         return Request(
-            f"{self.list_api}?{urlencode(params)}",
+            list_url(self.list_api, 1, page, self.limit, min_time),
             callback=self.parse_list,
             cb_kwargs={"page": page},
             dont_filter=True,

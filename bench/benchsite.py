@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from fakesite.images import make_image
-from fakesite.site import BEIJING, FakeArticle, FakeSite, lorem
+from fakesite.site import BEIJING, FakeSite, lorem, numbered_article
 
 # Two mixes of stored sizes and JPEG qualities, each weighing 50–200 KB with the
 # fake site's noisy pictures.  "photo" (the default): photo-sized pictures
@@ -90,15 +90,15 @@ def build_bench_site(
             )
             for k in range(images_per_article)
         ]
+        body = _body(rng, paragraphs, images)
         site.add_article(
-            FakeArticle(
-                id=article_id,
-                title=f"测试文章{n + 1}：{lorem(rng, 1)[:18]}",
-                published=published,
-                source_name=rng.choice(["封面新闻", "新华社", "中国新闻网", ""]),
-                nickname="趣友" + str(n % 7),
-                channels=[1],
-                body=_body(rng, paragraphs, images),
+            numbered_article(
+                n,
+                article_id,
+                published,
+                rng,
+                cid=1,
+                body=body,
                 cover=images[0][0] if images else None,
             )
         )

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import html
 import re
-from urllib.parse import urljoin, urlsplit, urlunsplit
+from typing import Any
+from urllib.parse import urlencode, urljoin, urlsplit, urlunsplit
 
 _ARTICLE_ID = re.compile(r"/([0-9]{1,20})\.html?$")
 # ASCII only: \d would also accept Arabic-Indic and other Unicode digits.
@@ -15,6 +16,15 @@ _DIGITS = re.compile(r"[0-9]{1,20}")
 _UNSAFE_IN_URL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
 # Image hosts whose ``?imageView2/...`` suffix asks for a resized rendition.
 _CDN_HOST_SUFFIXES = ("1sapp.com", "qutoutiao.net", "qktoutiao.com", "qpic.cn")
+
+
+def list_url(api: str, cid: int, page: int, limit: int, min_time: str | None) -> str:
+    """One page of a channel's list API; ``min_time`` (from the previous page) scrolls on."""
+    params: dict[str, Any] = {"cid": cid, "tn": 1, "page": page, "limit": limit}
+    if min_time:
+        params["min_time"] = min_time
+    params["content_type"] = 1
+    return f"{api}?{urlencode(params)}"
 
 
 def unescape_url(url: str) -> str:

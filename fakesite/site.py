@@ -345,15 +345,37 @@ def build_site(
                 w, h = image_size
                 body.append(("img", image_paths[p], f"{w},{h}"))
         site.add_article(
-            FakeArticle(
-                id=article_id,
-                title=f"测试文章{n + 1}：{lorem(rng, 1)[:18]}",
-                published=published,
-                source_name=rng.choice(["封面新闻", "新华社", "中国新闻网", ""]),
-                nickname="趣友" + str(n % 7),
-                channels=[channels[n % len(channels)]],
+            numbered_article(
+                n,
+                article_id,
+                published,
+                rng,
+                cid=channels[n % len(channels)],
                 body=body,
                 cover=image_paths[0] if image_paths else None,
             )
         )
     return site
+
+
+def numbered_article(
+    n: int,
+    article_id: str,
+    published: datetime,
+    rng: random.Random,
+    *,
+    cid: int,
+    body: list[tuple[str, ...]],
+    cover: str | None,
+) -> FakeArticle:
+    """Article number ``n`` of a generated site: a numbered title, a random source and nickname."""
+    return FakeArticle(
+        id=article_id,
+        title=f"测试文章{n + 1}：{lorem(rng, 1)[:18]}",
+        published=published,
+        source_name=rng.choice(["封面新闻", "新华社", "中国新闻网", ""]),
+        nickname="趣友" + str(n % 7),
+        channels=[cid],
+        body=body,
+        cover=cover,
+    )

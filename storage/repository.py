@@ -185,7 +185,8 @@ class RepoTx:
             # On SQLite and PostgreSQL, insert first: for a new article (the
             # common case) that is the only statement.
             if self._insert_ignore(POSTS, [self._new_post_row(post, digest)]):
-                self._insert_images(post)
+                # Just inserted, so it has no old image links to trim.
+                self._replace_images(post, trim=False)
                 return "new"
             current = self._post_row(post.qupost_id)
         if current is None:
@@ -253,10 +254,6 @@ class RepoTx:
             values["published_at"] = current.published_at
             values["date_source"] = current.date_source
         return values
-
-    def _insert_images(self, post: PostInput) -> None:
-        """Link a post this transaction has just inserted to its images: nothing to trim."""
-        self._replace_images(post, trim=False)
 
     def _replace_images(self, post: PostInput, *, trim: bool = True) -> None:
         # Upsert by position, then trim: two workers storing the same article

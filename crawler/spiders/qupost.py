@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Self
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlsplit
 
 from scrapy import Request, Spider
 from scrapy.crawler import Crawler
@@ -33,7 +33,13 @@ from crawler.pages import (
     parse_list,
 )
 from crawler.safety import FetchPolicy, trusted_hosts_from
-from crawler.urls import article_id_from_url, canonical_url, is_http_url, jsonp_url
+from crawler.urls import (
+    article_id_from_url,
+    canonical_url,
+    is_http_url,
+    jsonp_url,
+    list_url,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -150,12 +156,8 @@ class QupostSpider(Spider):
 
     # --- list --------------------------------------------------------------
     def list_request(self, cid: int, page: int, min_time: str | None) -> Request:
-        params: dict[str, Any] = {"cid": cid, "tn": 1, "page": page, "limit": self.args.limit}
-        if min_time:
-            params["min_time"] = min_time
-        params["content_type"] = 1
         return Request(
-            f"{self.list_api}?{urlencode(params)}",
+            list_url(self.list_api, cid, page, self.args.limit, min_time),
             callback=self.parse_list,
             errback=self.list_failed,
             cb_kwargs={"cid": cid, "page": page},
