@@ -48,6 +48,7 @@ QUPOST_DISTRIBUTED = False
 REDIS_URL = "redis://127.0.0.1:6379/0"
 QUPOST_REDIS_PREFIX = "qupost"
 QUPOST_WORKER_IDLE_TIMEOUT = 30.0
+QUPOST_WORKER_POLL_INTERVAL = 0.5
 
 # --- runs -------------------------------------------------------------------
 QUPOST_PROGRESS_INTERVAL = 10.0
