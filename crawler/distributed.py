@@ -19,16 +19,9 @@ from scrapy import Request, Spider, signals
 from scrapy.crawler import Crawler
 from scrapy.exceptions import DontCloseSpider, NotConfigured
 
+from crawler.config import QupostConfig
+
 logger = logging.getLogger(__name__)
-
-
-def redis_keys(prefix: str) -> dict[str, str]:
-    """The scrapy-redis keys for one deployment; ``%(spider)s`` is filled by scrapy-redis."""
-    prefix = prefix.strip(":") or "qupost"
-    return {
-        "SCHEDULER_QUEUE_KEY": f"{prefix}:%(spider)s:requests",
-        "SCHEDULER_DUPEFILTER_KEY": f"{prefix}:%(spider)s:dupefilter",
-    }
 
 
 class WorkerStart:
@@ -40,7 +33,7 @@ class WorkerStart:
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:
-        if not crawler.settings.getbool("QUPOST_DISTRIBUTED"):
+        if not QupostConfig.of(crawler).distributed:
             raise NotConfigured
         return cls()
 
@@ -64,7 +57,7 @@ class WorkerIdle:
     seconds instead.
     """
 
-    def __init__(self, crawler: Crawler, timeout: float, poll: float = 0.5) -> None:
+    def __init__(self, crawler: Crawler, timeout: float, poll: float) -> None:
         self.crawler = crawler
         self.timeout = timeout
         self.poll = poll
@@ -73,13 +66,10 @@ class WorkerIdle:
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:
-        if not crawler.settings.getbool("QUPOST_DISTRIBUTED"):
+        config = QupostConfig.of(crawler)
+        if not config.distributed:
             raise NotConfigured
-        ext = cls(
-            crawler,
-            crawler.settings.getfloat("QUPOST_WORKER_IDLE_TIMEOUT", 30.0),
-            crawler.settings.getfloat("QUPOST_WORKER_POLL_INTERVAL", 0.5),
-        )
+        ext = cls(crawler, config.worker_idle_timeout, config.worker_poll_interval)
         for signal in (signals.request_scheduled, signals.response_received, signals.item_scraped):
             crawler.signals.connect(ext.active, signal=signal)
         crawler.signals.connect(ext.idle, signal=signals.spider_idle)

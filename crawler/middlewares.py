@@ -13,27 +13,15 @@ from scrapy.http import HtmlResponse, Response
 from scrapy.utils.response import get_meta_refresh
 from w3lib.url import safe_url_string
 
+from crawler import stats as keys
+from crawler.catalog import CrawlCatalog
+from crawler.config import QupostConfig
 from crawler.failures import describe_failure
 from crawler.resolver import refusal_for
-from crawler.safety import (
-    FetchPolicy,
-    RefusedFetch,
-    host_of,
-    is_private_address,
-    trusted_hosts_from,
-)
-from storage.catalog import Catalog
+from crawler.safety import FetchPolicy, RefusedFetch, host_of
 from storage.repository import StorageError
 
 logger = logging.getLogger(__name__)
-
-__all__ = [
-    "IncrementalMiddleware",
-    "SafeFetchMiddleware",
-    "TargetGuardMiddleware",
-    "is_private_address",
-    "trusted_hosts",
-]
 
 
 class IncrementalMiddleware:
@@ -62,7 +50,7 @@ class IncrementalMiddleware:
         known = self._known(ids)
         for output in outputs:
             if _is_article_request(output) and output.meta["qupost_id"] in known:
-                self._inc("qupost/articles/known")
+                self._inc(keys.ARTICLES_KNOWN)
                 continue
             yield output
 
@@ -86,9 +74,9 @@ class IncrementalMiddleware:
         if not ids:
             return set()
         try:
-            return Catalog.of(self.crawler).repo.known_ids(ids)
+            return CrawlCatalog.of(self.crawler).repo.known_ids(ids)
         except StorageError as exc:
-            self._inc("qupost/storage/error")
+            self._inc(keys.STORAGE_ERROR)
             logger.error("catalog unreadable, fetching every listed article: %s", exc)
             return set()
 
@@ -99,11 +87,6 @@ class IncrementalMiddleware:
 
 def _is_article_request(output: Any) -> bool:
     return isinstance(output, Request) and output.meta.get("qupost_kind") == "article"
-
-
-def trusted_hosts(crawler: Crawler) -> set[str]:
-    """The list API's host and the hosts named in ``QUPOST_TRUSTED_HOSTS``."""
-    return set(trusted_hosts_from(crawler.settings))
 
 
 class SafeFetchMiddleware:
@@ -120,11 +103,7 @@ class SafeFetchMiddleware:
 
     def __init__(self, crawler: Crawler) -> None:
         self.crawler = crawler
-        self.policy = FetchPolicy(trusted_hosts_from(crawler.settings))
-
-    @property
-    def trusted(self) -> frozenset[str]:
-        return self.policy.trusted
+        self.policy = FetchPolicy(QupostConfig.of(crawler).trusted_hosts)
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:
@@ -135,13 +114,9 @@ class SafeFetchMiddleware:
         if refusal is None:
             return
         assert self.crawler.stats is not None
-        self.crawler.stats.inc_value("qupost/refused_fetch")
+        self.crawler.stats.inc_value(keys.REFUSED_FETCH)
         logger.debug("refused to fetch %s: %s", request.url[:200], refusal.reason)
         raise refusal
-
-    def refusal(self, url: str) -> str | None:
-        found = self.policy.refusal(url)
-        return None if found is None else found.reason
 
 
 _REDIRECT_CODES = {301, 302, 303, 307, 308}
@@ -168,7 +143,7 @@ class TargetGuardMiddleware:
     def __init__(self, crawler: Crawler) -> None:
         self.crawler = crawler
         settings = crawler.settings
-        self.trusted = trusted_hosts_from(settings)
+        self.trusted = QupostConfig.of(crawler).trusted_hosts
         self.enabled = settings.getbool("REDIRECT_ENABLED", True)
         self.meta_refresh = settings.getbool("METAREFRESH_ENABLED", True)
         self.meta_refresh_max_delay = settings.getfloat("METAREFRESH_MAXDELAY", 100)
@@ -190,7 +165,7 @@ class TargetGuardMiddleware:
         if refusal is None:
             return response
         assert self.crawler.stats is not None
-        self.crawler.stats.inc_value("qupost/refused_redirect")
+        self.crawler.stats.inc_value(keys.REFUSED_REDIRECT)
         raise RefusedFetch(f"redirect to {target[:200]} refused: {refusal.reason}", refusal.kind)
 
     def process_exception(
@@ -202,7 +177,7 @@ class TargetGuardMiddleware:
         if refusal is None:
             return
         assert self.crawler.stats is not None
-        self.crawler.stats.inc_value("qupost/refused_address")
+        self.crawler.stats.inc_value(keys.REFUSED_ADDRESS)
         raise RefusedFetch(refusal.reason, refusal.kind) from exception
 
     def _target(self, request: Request, response: Response) -> str | None:

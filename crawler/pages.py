@@ -1,8 +1,11 @@
 """Page objects: everything qupost knows about the shapes Qutoutiao serves.
 
-Each parser takes bytes or text and returns plain data, so tests can call it
-on saved pages.  Parsers raise :class:`PageError` (with a short reason that
-becomes a stat name) and never anything else.
+Each parser takes bytes or text and returns the article record's parts
+(``storage.article``): the list gives one :class:`Article` per row with its
+list fields, a page or detail JSON gives the page fields of an
+:class:`ArticleSource`.  Tests call them on saved pages.  Parsers raise
+:class:`PageError` (with a short reason that becomes a stat name) and never
+anything else.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from typing import Any
 from parsel import Selector
 
 from crawler.urls import canonical_url, is_http_url, is_valid_id, unescape_url
+from storage.article import Article, ArticleSource
 
 
 class PageError(Exception):
@@ -27,40 +31,15 @@ class PageError(Exception):
 
 
 @dataclass
-class ListEntry:
-    """One article row of the list API."""
-
-    qupost_id: str
-    url: str
-    canonical_url: str
-    title: str = ""
-    detail_url: str | None = None
-    publish_time: str | None = None
-    show_time: str | None = None
-    author: str = ""
-    cover_url: str | None = None
-
-
-@dataclass
 class ListPage:
     """A parsed list API envelope."""
 
-    entries: list[ListEntry] = field(default_factory=list)
+    entries: list[Article] = field(default_factory=list)
     min_time: str | None = None
     rows: int = 0
     skipped: dict[str, int] = field(default_factory=dict)
     # A few of the rejected rows' ids, as written, for the log line.
     rejected_ids: list[str] = field(default_factory=list)
-
-
-@dataclass
-class ArticlePage:
-    """What an article page (or its detail JSON) says."""
-
-    title: str = ""
-    source: str = ""
-    time_text: str = ""
-    body_html: str | None = None
 
 
 def _text(value: Any) -> str:
@@ -126,7 +105,7 @@ def _id_for_log(row: Any) -> str:
     return repr(value)[:40]
 
 
-def _read_row(row: Any) -> tuple[str, ListEntry | None]:
+def _read_row(row: Any) -> tuple[str, Article | None]:
     if not isinstance(row, dict):
         return "invalid", None
     if row.get("type") == "ad":
@@ -143,17 +122,16 @@ def _read_row(row: Any) -> tuple[str, ListEntry | None]:
     detail = unescape_url(_text(row.get("detail_url")))
     covers = row.get("cover")
     cover = covers[0] if isinstance(covers, list) and covers else None
-    return "article", ListEntry(
-        qupost_id=qupost_id,
+    source = ArticleSource(
         url=url,
-        canonical_url=canonical_url(url),
-        title=_text(row.get("title")),
         detail_url=detail if is_http_url(detail) else None,
+        list_title=_text(row.get("title")),
+        list_author=_text(row.get("source_name")) or _text(row.get("nickname")),
         publish_time=_digits_or_none(row.get("publish_time")),
         show_time=_digits_or_none(row.get("show_time")),
-        author=_text(row.get("source_name")) or _text(row.get("nickname")),
-        cover_url=unescape_url(cover) if isinstance(cover, str) and cover.strip() else None,
+        cover=unescape_url(cover) if isinstance(cover, str) and cover.strip() else None,
     )
+    return "article", Article(qupost_id, canonical_url(url), source)
 
 
 def _digits_or_none(value: Any) -> str | None:
@@ -181,10 +159,10 @@ _TIME_IN_INFO = re.compile(
 )
 
 
-def parse_article(text: str) -> ArticlePage:
+def parse_article(text: str) -> ArticleSource:
     """Read an article page: title, ``.info`` source and time, and the body HTML.
 
-    ``body_html`` is None when the page has no ``div.content``; the caller then
+    ``html`` is empty when the page has no ``div.content``; the caller then
     falls back to the detail JSON.
     """
     # A lone surrogate cannot be encoded for lxml; decoded pages never hold
@@ -199,8 +177,10 @@ def parse_article(text: str) -> ArticlePage:
     time_text = time_match.group(0) if time_match else ""
     source = _source_from_info(scope, info_text, time_text)
     content = scope.css("div.content")
-    body = content[0].get() if content else None
-    return ArticlePage(title=title, source=source, time_text=time_text, body_html=body)
+    body = content[0].get() if content else ""
+    return ArticleSource(
+        page_title=title, page_author=source, page_time=time_text or None, html=body
+    )
 
 
 def _source_from_info(scope: Any, info_text: str, time_text: str) -> str:
@@ -212,7 +192,7 @@ def _source_from_info(scope: Any, info_text: str, time_text: str) -> str:
     return remainder.split()[0] if remainder.split() else ""
 
 
-def parse_detail_json(body: bytes) -> ArticlePage:
+def parse_detail_json(body: bytes) -> ArticleSource:
     """Read the ``detail_url`` JSON, or the JSONP ``cb({...})`` form of it."""
     text = body.decode("utf-8-sig", errors="replace").strip()
     match = re.fullmatch(r"[\w$.]*\s*\((.*)\)\s*;?", text, flags=re.S)
@@ -228,9 +208,9 @@ def parse_detail_json(body: bytes) -> ArticlePage:
         raise PageError("no_body", "detail JSON has no body")
     if detail.lstrip().startswith(("{", "[")):
         raise PageError("video", "detail holds a video, not an article body")
-    return ArticlePage(
-        title=_text(doc.get("title")),
-        source=_text(doc.get("sourceName")) or _text(doc.get("source_name")),
-        time_text=_text(doc.get("publish_info")) or _text(doc.get("publish_time")),
-        body_html=detail,
+    return ArticleSource(
+        page_title=_text(doc.get("title")),
+        page_author=_text(doc.get("sourceName")) or _text(doc.get("source_name")),
+        page_time=_text(doc.get("publish_info")) or _text(doc.get("publish_time")) or None,
+        html=detail,
     )

@@ -1,4 +1,6 @@
-"""Setting profiles, switched on with ``-s QUPOST_PROFILE=<name>``.
+"""Setting profiles, switched on with ``-s QUPOST_PROFILE=<name>``, and distributed mode's settings.
+
+``crawler.addons.Profiles`` applies them.
 
 A profile only fills in settings the user did not give on the command line,
 so ``-s QUPOST_PROFILE=fast -s CONCURRENT_REQUESTS=8`` keeps the 8.
@@ -7,9 +9,6 @@ so ``-s QUPOST_PROFILE=fast -s CONCURRENT_REQUESTS=8`` keeps the 8.
 from __future__ import annotations
 
 from typing import Any
-
-from scrapy.exceptions import UsageError
-from scrapy.settings import BaseSettings
 
 PROFILES: dict[str, dict[str, Any]] = {
     # For the offline demo, tests and benchmarks against a local site: no
@@ -30,12 +29,20 @@ PROFILES: dict[str, dict[str, Any]] = {
 }
 
 # Settings given with -s have "cmdline" priority; a profile sits just below.
-_PROFILE_PRIORITY = "spider"
+PROFILE_PRIORITY = "spider"
 
 
-def distributed_settings(settings: BaseSettings) -> dict[str, Any]:
+def redis_keys(prefix: str) -> dict[str, str]:
+    """The scrapy-redis keys for one deployment; ``%(spider)s`` is filled by scrapy-redis."""
+    prefix = prefix.strip(":") or "qupost"
+    return {
+        "SCHEDULER_QUEUE_KEY": f"{prefix}:%(spider)s:requests",
+        "SCHEDULER_DUPEFILTER_KEY": f"{prefix}:%(spider)s:dupefilter",
+    }
+
+
+def distributed_settings(redis_prefix: str) -> dict[str, Any]:
     """What ``QUPOST_DISTRIBUTED=1`` switches on: scrapy-redis' scheduler and dupefilter."""
-    from crawler.distributed import redis_keys
 
     return {
         "SCHEDULER": "scrapy_redis.scheduler.Scheduler",
@@ -44,23 +51,5 @@ def distributed_settings(settings: BaseSettings) -> dict[str, Any]:
         # (or the next worker started) carry on with its requests.
         "SCHEDULER_PERSIST": True,
         "SCHEDULER_QUEUE_CLASS": "scrapy_redis.queue.PriorityQueue",
-        **redis_keys(settings.get("QUPOST_REDIS_PREFIX") or "qupost"),
+        **redis_keys(redis_prefix),
     }
-
-
-class Profiles:
-    """Scrapy add-on that applies QUPOST_PROFILE and QUPOST_DISTRIBUTED."""
-
-    def update_settings(self, settings: BaseSettings) -> None:
-        if settings.getbool("QUPOST_DISTRIBUTED"):
-            for key, value in distributed_settings(settings).items():
-                settings.set(key, value, priority=_PROFILE_PRIORITY)
-        name = (settings.get("QUPOST_PROFILE") or "").strip().lower()
-        if not name:
-            return
-        if name not in PROFILES:
-            raise UsageError(
-                f"QUPOST_PROFILE={name!r} is unknown; choose one of: {', '.join(sorted(PROFILES))}"
-            )
-        for key, value in PROFILES[name].items():
-            settings.set(key, value, priority=_PROFILE_PRIORITY)

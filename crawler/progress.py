@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any, Self
+from typing import Self
 
 from scrapy import Spider, signals
 from scrapy.crawler import Crawler
@@ -12,15 +12,10 @@ from scrapy.exceptions import NotConfigured
 from scrapy.statscollectors import StatsCollector
 from twisted.internet import task
 
+from crawler import stats as keys
+from crawler.config import QupostConfig
+
 logger = logging.getLogger("qupost.progress")
-
-
-def failures(stats: dict[str, Any]) -> int:
-    return sum(
-        int(v)
-        for k, v in stats.items()
-        if k.startswith("qupost/articles/failed/") or k == "qupost/storage/error"
-    )
 
 
 class Progress:
@@ -34,7 +29,7 @@ class Progress:
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:
-        interval = crawler.settings.getfloat("QUPOST_PROGRESS_INTERVAL", 10.0)
+        interval = QupostConfig.of(crawler).progress_interval
         if interval <= 0:
             raise NotConfigured
         assert crawler.stats is not None
@@ -53,16 +48,17 @@ class Progress:
 
     def line(self) -> str:
         s = self.stats.get_stats()
-        done = sum(int(s.get(f"qupost/articles/{k}", 0)) for k in ("new", "updated", "unchanged"))
+        stored = [keys.ARTICLES_NEW, keys.ARTICLES_UPDATED, keys.ARTICLES_UNCHANGED]
+        done = sum(int(s.get(k, 0)) for k in stored)
         elapsed = max(time.monotonic() - self.started, 1e-6)
         return (
-            f"listed {s.get('qupost/articles/listed', 0)}, "
-            f"known {s.get('qupost/articles/known', 0)}, "
-            f"fetched {s.get('qupost/articles/fetched', 0)}, "
-            f"stored {done} ({s.get('qupost/posts/written', 0)} posts written), "
-            f"images {s.get('qupost/images/downloaded', 0)} stored / "
-            f"{s.get('qupost/images/failed', 0)} failed, "
-            f"failures {failures(s)}, {done / elapsed:.1f} articles/s"
+            f"listed {s.get(keys.ARTICLES_LISTED, 0)}, "
+            f"known {s.get(keys.ARTICLES_KNOWN, 0)}, "
+            f"fetched {s.get(keys.ARTICLES_FETCHED, 0)}, "
+            f"stored {done} ({s.get(keys.POSTS_WRITTEN, 0)} posts written), "
+            f"images {s.get(keys.IMAGES_DOWNLOADED, 0)} stored / "
+            f"{s.get(keys.IMAGES_FAILED, 0)} failed, "
+            f"failures {keys.article_failures(s)}, {done / elapsed:.1f} articles/s"
         )
 
     def spider_closed(self, spider: Spider, reason: str) -> None:

@@ -24,7 +24,8 @@ from twisted.internet.base import ReactorBase
 from twisted.internet.defer import Deferred
 from twisted.internet.error import DNSLookupError
 
-from crawler.safety import FetchPolicy, RefusedFetch, host_of, trusted_hosts_from
+from crawler.config import QupostConfig
+from crawler.safety import FetchPolicy, RefusedFetch, host_of
 
 logger = logging.getLogger(__name__)
 
@@ -65,7 +66,7 @@ class SafeResolver(CachingThreadedResolver):
         # ``crawler`` is the CrawlerProcess here: only its settings are used.
         settings = crawler.settings
         cache_size = settings.getint("DNSCACHE_SIZE") if settings.getbool("DNSCACHE_ENABLED") else 0
-        trusted = trusted_hosts_from(settings) | proxy_hosts()
+        trusted = QupostConfig.from_settings(settings).trusted_hosts | proxy_hosts()
         return cls(reactor, cache_size, settings.getfloat("DNS_TIMEOUT"), FetchPolicy(trusted))
 
     def getHostByName(self, name: str, timeout: Sequence[int] = ()) -> Deferred[str]:

@@ -18,7 +18,6 @@ import re
 import socket
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
 from urllib.parse import urlsplit
 
 from scrapy.exceptions import IgnoreRequest
@@ -103,19 +102,6 @@ def host_of(url: str) -> str:
     except ValueError:
         return ""
     return host.lower().rstrip(".")
-
-
-def trusted_hosts_from(settings: Any) -> frozenset[str]:
-    """The list API's host and the hosts named in ``QUPOST_TRUSTED_HOSTS``."""
-    hosts = {
-        h.strip().lower().strip("[]").rstrip(".")
-        for h in settings.getlist("QUPOST_TRUSTED_HOSTS")
-        if h.strip()
-    }
-    list_host = host_of(settings.get("QUPOST_LIST_API") or "")
-    if list_host:
-        hosts.add(list_host)
-    return frozenset(hosts)
 
 
 def host_matches(host: str, domains: Iterable[str]) -> bool:

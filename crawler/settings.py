@@ -36,6 +36,8 @@ QUPOST_TIMEZONE = "Asia/Shanghai"
 QUPOST_FSYNC = False
 QUPOST_CATEGORIES = ["新媒体", "趣头条", "分类"]
 QUPOST_COVER_KEYS = ["headimg", "thumbnail"]
+# Deleted at the source: keep the post, unpublish it (Hexo hides it) or remove it, images kept.
+QUPOST_ON_DELETED = "unpublish"
 
 # --- images -----------------------------------------------------------------
 # Refuse images whose header declares more pixels than this (0 = no cap).
@@ -97,7 +99,7 @@ LOGSTATS_INTERVAL = 0
 
 # --- components ---------------------------------------------------------------
 ADDONS = {
-    "crawler.profiles.Profiles": 0,
+    "crawler.addons.Profiles": 0,
 }
 
 SPIDER_MIDDLEWARES = {
@@ -115,13 +117,12 @@ DOWNLOADER_MIDDLEWARES = {
 ITEM_PIPELINES = {
     "pipelines.clean.CleanPipeline": 100,
     "pipelines.dates.DatePipeline": 200,
-    "pipelines.images.ImagePipeline": 300,
+    "pipelines.images.StoreAsIsPipeline": 300,
     "pipelines.store.StoragePipeline": 400,
 }
 
 EXTENSIONS = {
-    "storage.catalog.Catalog": 90,
-    "storage.runs.RunRecorder": 100,
+    "crawler.catalog.CrawlCatalog": 90,
     "crawler.progress.Progress": 110,
     "crawler.distributed.WorkerIdle": 120,
     "crawler.tuning.GcTuning": 130,

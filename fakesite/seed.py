@@ -1,4 +1,4 @@
-"""The article behind SPEC's seed post, for the golden test and the offline demo.
+"""The article behind the seed post (tests/data/seed), for the golden test and the offline demo.
 
 The text is the seed post's own; images are generated at the seed's sizes and
 served at the seed's CDN paths.

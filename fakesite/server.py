@@ -30,7 +30,7 @@ NO_SUCH_KEY = (
 
 class _Server(ThreadingHTTPServer):
     # The default backlog of 5 overflows under a 32-connection client, and
-    # each overflow stalls the client for seconds (PERF-FACTS).
+    # each overflow stalls the client for seconds.
     request_queue_size = 1024
     daemon_threads = True
     allow_reuse_address = True

@@ -1,7 +1,7 @@
 """A fake Qutoutiao: list API, article pages, detail JSON, JSONP and an image CDN.
 
-The shapes follow what the real site serves (see SPEC "What the real site
-serves"), including its warts: ad rows without ids, ``&amp;`` and ``\\/`` in
+The shapes follow what the real site serves (README "What a post looks
+like" and docs/architecture.md), including its warts: ad rows without ids, ``&amp;`` and ``\\/`` in
 URLs, a rotating ``key=`` parameter, lazy images with placeholder sources,
 inline scripts, an empty ``#img`` element, deleted pages and 5xx answers.
 Everything is generated, deterministic and kept in memory.

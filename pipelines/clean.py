@@ -14,13 +14,13 @@ from typing import Any, Self
 
 import lxml.html
 import nh3
-from itemadapter import ItemAdapter
 from lxml import etree
 from scrapy.crawler import Crawler
 from scrapy.exceptions import DropItem
 
-from crawler.items import ImageRef
+from crawler import stats as keys
 from crawler.urls import is_http_url, resolve_image_url, unescape_url
+from storage.article import Article, ImageRef
 
 logger = logging.getLogger(__name__)
 
@@ -83,7 +83,11 @@ def clean_html(raw_html: str, base_url: str) -> tuple[str, list[ImageRef]]:
     text = strip_control(raw_html or "")
     if not text.strip():
         return "", []
-    root = lxml.html.fragment_fromstring(text, create_parent="div")
+    try:
+        root = lxml.html.fragment_fromstring(text, create_parent="div")
+    except AssertionError as exc:
+        # lxml asserts (rather than raising ParserError) on a bare <html> element.
+        raise ValueError(f"not an HTML fragment ({exc})") from exc
     _drop_chrome(root)
     images = _resolve_images(root, base_url)
     _absolutise_links(root, base_url)
@@ -169,6 +173,23 @@ def _one_line(html: str) -> str:
     return re.sub(r"\s*[\r\n]+\s*", " ", html).strip()
 
 
+def normalise(article: Article) -> None:
+    """Fill an article's title, author, body, images and cover from its source fields.
+
+    Raises ValueError (or lxml's ParserError) when the body is not HTML.
+    """
+    source = article.source
+    article.title = clean_title(source.list_title or source.page_title)
+    # The author goes to YAML and to the catalog (PostgreSQL refuses NUL).
+    article.author = clean_text(source.list_author or source.page_author)
+    body, images = clean_html(source.html, article.original_url)
+    article.body_html = body
+    article.image_refs = tuple(images)
+    article.cover_url = resolve_image_url(source.cover or "", article.original_url)
+    # The raw page is no longer needed; it is the largest part of the record.
+    article.source.html = ""
+
+
 class CleanPipeline:
     """Sanitise the article body and collect its images."""
 
@@ -180,25 +201,18 @@ class CleanPipeline:
         return cls(crawler)
 
     def process_item(self, item: Any) -> Any:
-        adapter = ItemAdapter(item)
-        if "raw_html" not in adapter:
+        if not isinstance(item, Article) or item.deleted:
             return item
-        adapter["title"] = clean_title(adapter.get("title") or "")
-        # The author goes to YAML and to the catalog (PostgreSQL refuses NUL).
-        adapter["author"] = clean_text(adapter.get("author") or "")
         try:
-            body, images = clean_html(adapter["raw_html"], adapter["original_url"])
+            normalise(item)
         except (etree.ParserError, ValueError) as exc:
             self._count("unparsable")
-            raise DropItem(f"article {adapter['qupost_id']}: body is not HTML ({exc})") from exc
-        if not images and not _has_text(body):
+            raise DropItem(f"article {item.qupost_id}: body is not HTML ({exc})") from exc
+        if not item.image_refs and not _has_text(item.body_html):
             self._count("empty")
-            raise DropItem(f"article {adapter['qupost_id']}: empty body after cleaning")
-        adapter["body_html"] = body
-        adapter["images"] = images
-        adapter["raw_html"] = ""
+            raise DropItem(f"article {item.qupost_id}: empty body after cleaning")
         return item
 
     def _count(self, reason: str) -> None:
         assert self.crawler.stats is not None
-        self.crawler.stats.inc_value(f"qupost/articles/failed/{reason}")
+        self.crawler.stats.inc_value(keys.failed(reason))

@@ -16,13 +16,15 @@ from collections.abc import Callable
 from datetime import UTC, date, datetime, time, timedelta, timezone, tzinfo
 from email.utils import parsedate_to_datetime
 from typing import Any, Self, TypeAlias
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from dateutil.parser import isoparse
-from itemadapter import ItemAdapter
 from scrapy.crawler import Crawler
 
-__all__ = ["DatePipeline", "normalise_date", "parse_timezone"]
+from crawler import stats as keys
+from crawler.config import QupostConfig
+from storage.article import Article
+
+__all__ = ["DatePipeline", "choose_date", "normalise_date"]
 
 _Parser: TypeAlias = Callable[[str, datetime, tzinfo], "datetime | None"]
 
@@ -90,16 +92,6 @@ _RFC_1123 = re.compile(
     r"\d{1,2}:\d{2}(?::\d{2})?\s+(?:UTC?|GMT|Z|[ECMP][SD]T|[+-]\d{4})(?!\w)",
     re.IGNORECASE,
 )
-
-
-def parse_timezone(name: str) -> tzinfo:
-    """Return the IANA zone called ``name``; raise ValueError if there is none."""
-    try:
-        return ZoneInfo(name)
-    # ZoneInfo signals a bad key in several ways (missing, malformed, a
-    # directory, a non-TZif file); callers only need one error type.
-    except (ZoneInfoNotFoundError, ValueError, OSError) as exc:
-        raise ValueError(f"unknown time zone: {name!r}") from exc
 
 
 def normalise_date(raw: object, now: datetime, tz: tzinfo) -> datetime | None:
@@ -300,39 +292,41 @@ _TEXT_PARSERS: tuple[_Parser, ...] = (
 )
 
 
-class DatePipeline:
-    """Pick an article's publish time from its sources, in the SPEC's order.
+def choose_date(article: Article, now: datetime, tz: tzinfo) -> tuple[datetime, str]:
+    """An article's publish time and where it came from, by order of preference.
 
     1. the list row's ``publish_time``; 2. the page's ``.info`` time or the
-    detail JSON's ``publish_info``; 3. ``show_time``; 4. the crawl time.
-    The source used is kept on the item and stored in the catalog.
+    detail JSON's ``publish_info``; 3. ``show_time``; 4. ``now``, the crawl time.
     """
+    source = article.source
+    for raw, name in (
+        (source.publish_time, "list"),
+        (source.page_time, "page"),
+        (source.show_time, "show_time"),
+    ):
+        value = normalise_date(raw, now, tz)
+        if value is not None:
+            return value, name
+    return now.astimezone(UTC), "crawl"
 
-    SOURCES = (("publish_time", "list"), ("page_time", "page"), ("show_time", "show_time"))
 
-    def __init__(self, crawler: Crawler) -> None:
+class DatePipeline:
+    """Set each article's publish time (see :func:`choose_date`); the source used is stored too."""
+
+    def __init__(self, crawler: Crawler, tz: tzinfo) -> None:
         self.crawler = crawler
-        self.tz = parse_timezone(crawler.settings.get("QUPOST_TIMEZONE") or "Asia/Shanghai")
+        self.tz = tz
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:
-        return cls(crawler)
+        return cls(crawler, QupostConfig.of(crawler).timezone)
 
     def process_item(self, item: Any) -> Any:
-        adapter = ItemAdapter(item)
-        if "published_at" not in adapter:
+        if not isinstance(item, Article) or item.deleted:
             return item
-        now = adapter.get("crawled_at") or datetime.now(UTC)
-        source = "crawl"
-        for field, name in self.SOURCES:
-            value = normalise_date(adapter.get(field), now, self.tz)
-            if value is not None:
-                source = name
-                break
-        else:
-            value, source = now.astimezone(UTC), "crawl"
-        adapter["published_at"] = value
-        adapter["date_source"] = source
+        if item.crawled_at is None:
+            item.crawled_at = datetime.now(UTC)
+        item.published_at, item.date_source = choose_date(item, item.crawled_at, self.tz)
         assert self.crawler.stats is not None
-        self.crawler.stats.inc_value(f"qupost/dates/{source}")
+        self.crawler.stats.inc_value(keys.DATES + item.date_source)
         return item

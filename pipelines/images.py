@@ -4,8 +4,14 @@ It subclasses Scrapy's FilesPipeline (not ImagesPipeline, which decodes and
 re-encodes every image to JPEG) and uses the hooks meant for extension:
 ``get_media_requests``, ``media_to_download``, ``media_downloaded``,
 ``media_failed``, ``file_path`` and ``item_completed``.  The size comes from
-the image header alone, with the EXIF orientation applied, and is recorded in
-the catalog next to the file's path and any failure reason.
+the image header alone, with the EXIF orientation applied.
+
+Each article's image outcomes come back on the article itself
+(``Article.images``, built in ``item_completed`` from Scrapy's results, as
+FilesPipeline fills its results field), and the storage pipeline records them
+in the catalog with the article.  Nothing is shared between articles but
+Scrapy's own per-run cache, which makes an image shared by several articles a
+single download.
 """
 
 from __future__ import annotations
@@ -24,7 +30,6 @@ from pathlib import Path
 from typing import Any, ClassVar, Self
 from urllib.parse import urlsplit
 
-from itemadapter import ItemAdapter
 from PIL import Image, UnidentifiedImageError
 from scrapy import Spider
 from scrapy.crawler import Crawler
@@ -34,11 +39,12 @@ from scrapy.pipelines.files import FilesPipeline, FilesStoreProtocol, FSFilesSto
 from scrapy.pipelines.media import FileInfo, FileInfoOrError, MediaPipeline
 from twisted.python.failure import Failure
 
+from crawler import stats as keys
+from crawler.catalog import CrawlCatalog
+from crawler.config import QupostConfig
 from crawler.failures import describe_failure
-from crawler.urls import resolve_image_url
-from storage.catalog import Catalog
-from storage.config import images_store
-from storage.repository import ImageRecord, StorageError
+from storage.article import Article, ImageRecord
+from storage.repository import StorageError
 
 try:
     # Failures of this class are reported by the pipeline itself, in one line,
@@ -201,8 +207,13 @@ class AtomicFSFilesStore(FSFilesStore):
             raise
 
 
-class ImagePipeline(FilesPipeline):
-    """Download, store as-is, measure and catalog every image of an article."""
+class StoreAsIsPipeline(FilesPipeline):
+    """Download, store as-is and measure every image of an article.
+
+    Named for what sets it apart from Scrapy's ImagesPipeline, which
+    re-encodes every image to JPEG: the stored file holds the exact bytes the
+    server sent.
+    """
 
     MEDIA_NAME = "image"
     LOG_FAILED_RESULTS = False
@@ -211,88 +222,53 @@ class ImagePipeline(FilesPipeline):
         "": AtomicFSFilesStore,
         "file": AtomicFSFilesStore,
     }
-    DEFAULT_MAX_PIXELS = 50_000_000
-    DEFAULT_CONCURRENCY = 16
 
     def __init__(self, store_uri: str, *, crawler: Crawler) -> None:
         super().__init__(store_uri, crawler=crawler)
-        settings = crawler.settings
-        self.max_pixels = settings.getint("QUPOST_IMAGE_MAX_PIXELS", self.DEFAULT_MAX_PIXELS)
-        self.concurrency = max(
-            1, settings.getint("QUPOST_IMAGE_CONCURRENCY", self.DEFAULT_CONCURRENCY)
-        )
+        config = QupostConfig.of(crawler)
+        self.max_pixels = config.image_max_pixels
+        self.concurrency = config.image_concurrency
         self._slots: asyncio.Semaphore | None = None
-        self._pending: dict[str, ImageRecord] = {}
-        # The image requests of each article in the pipeline, by id(item).
-        self._requests: dict[int, list[Request]] = {}
-        self.catalog = Catalog.of(crawler)
+        self.catalog = CrawlCatalog.of(crawler)
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:
         cls._update_stores(crawler.settings)
-        return cls(images_store(crawler.settings), crawler=crawler)
+        return cls(QupostConfig.of(crawler).images_store, crawler=crawler)
 
     def open_spider(self, spider: Spider | None = None) -> None:
         super().open_spider()
         self.catalog.repo  # noqa: B018 - open the catalog before the first item
 
     async def process_item(self, item: Any, spider: Spider | None = None) -> Any:
-        if "images" not in ItemAdapter(item):
+        if not isinstance(item, Article) or item.deleted:
             return item
         # Bounding the articles whose images are in flight keeps the number of
         # connections (and memory) flat however fast articles arrive.
         if self._slots is None:
             self._slots = asyncio.Semaphore(self.concurrency)
         async with self._slots:
-            try:
-                return await super().process_item(item)
-            finally:
-                # Normally item_completed took them; not when the item was cancelled.
-                self._requests.pop(id(item), None)
+            return await super().process_item(item)
 
     # --- hooks -----------------------------------------------------------------
     def get_media_requests(self, item: Any, info: MediaPipeline.SpiderInfo) -> list[Request]:
-        urls = self._image_urls(item)
+        urls = item.all_image_urls
         try:
             # One catalog read per article instead of one per image.
             known = self.catalog.repo.images_for(urls)
         except StorageError as exc:
             logger.error("catalog unreadable, downloading every image: %s", exc)
             known = {}
-        requests = [
-            Request(u, callback=NO_CALLBACK, meta={"qupost_known": known.get(u)}) for u in urls
-        ]
-        # item_completed needs them again: their URLs, and their fingerprints
-        # (cached on each Request by Scrapy's fingerprinter).
-        self._requests[id(item)] = requests
-        return requests
-
-    @staticmethod
-    def _image_urls(item: Any) -> list[str]:
-        adapter = ItemAdapter(item)
-        urls = [ref.url for ref in adapter.get("images") or []]
-        cover = adapter.get("cover_url")
-        if cover:
-            resolved = resolve_image_url(cover, adapter.get("original_url") or "")
-            adapter["cover_url"] = resolved
-            if resolved:
-                urls.append(resolved)
-        return list(dict.fromkeys(urls))
+        return [Request(u, callback=NO_CALLBACK, meta={"qupost_known": known.get(u)}) for u in urls]
 
     def media_to_download(
         self, request: Request, info: MediaPipeline.SpiderInfo, *, item: Any = None
     ) -> Any:
-        if "qupost_known" in request.meta:
-            record = request.meta["qupost_known"]
-        else:
-            try:
-                record = self.catalog.repo.image(request.url)
-            except StorageError as exc:
-                raise ImageFailed(f"catalog unavailable: {exc}") from exc
+        record: ImageRecord | None = request.meta.get("qupost_known")
         if record is None:
             return None
         if record.stored:
-            self._inc("reused")
+            self._inc(keys.IMAGES_REUSED)
             return _file_info(record, "uptodate")
         if record.reason and self._failed_this_run(record):
             raise ImageFailed(record.reason)
@@ -311,14 +287,14 @@ class ImagePipeline(FilesPipeline):
         item: Any = None,
     ) -> FileInfo:
         if response.status != 200:
-            raise self._fail(request, f"HTTP {response.status}")
+            raise self._fail(f"HTTP {response.status}")
         try:
             measured = measure_image(response.body, self.max_pixels)
         except ImageFailed as exc:
-            raise self._fail(request, exc.reason, exc.kind) from None
+            raise self._fail(exc.reason, exc.kind) from None
         path = image_path(request.url, measured.format)
-        buf = BytesIO(response.body)
-        await _maybe_await(self.store.persist_file(path, buf, info))
+        await _maybe_await(self.store.persist_file(path, BytesIO(response.body), info))
+        self._inc(keys.IMAGES_DOWNLOADED)
         record = ImageRecord(
             url=request.url,
             status="stored",
@@ -328,18 +304,16 @@ class ImagePipeline(FilesPipeline):
             format=measured.format,
             size_bytes=len(response.body),
         )
-        self._record(record)
-        self._inc("downloaded")
         return _file_info(record, "downloaded")
 
     def media_failed(
         self, failure: Failure, request: Request, info: MediaPipeline.SpiderInfo
     ) -> Any:
         if isinstance(failure.value, ImageFailed):
-            # Raised by media_downloaded, which already recorded and counted it.
+            # Raised by media_downloaded, which already counted it.
             raise failure.value
         kind, text = describe_failure(failure)
-        raise self._fail(request, text, kind)
+        raise self._fail(text, kind)
 
     def file_path(
         self,
@@ -358,50 +332,42 @@ class ImagePipeline(FilesPipeline):
     def item_completed(
         self, results: list[FileInfoOrError], item: Any, info: MediaPipeline.SpiderInfo
     ) -> Any:
-        adapter = ItemAdapter(item)
-        requests = self._requests.pop(id(item), [])
-        urls = [r.url for r in requests]
-        for (ok, value), url in zip(results, urls, strict=False):
-            if not ok and isinstance(value, Failure):
-                reason = getattr(value.value, "reason", None) or describe_failure(value)[1]
-                logger.warning(
-                    "article %s: image not stored (%s); the post keeps its origin URL %s",
-                    adapter.get("qupost_id"),
-                    reason,
-                    url[:200],
-                )
-        self._forget(requests, info)
-        # Stored with the article, in the same transaction (pipelines/store.py).
-        adapter["image_records"] = [self._pending.pop(u) for u in urls if u in self._pending]
-        adapter["image_results"] = [dict(v) for ok, v in results if ok and isinstance(v, dict)]
+        """Put each image's outcome on the article, in the order of its requests.
+
+        An outcome found in the catalog keeps its run id; a new one has none
+        until the storage pipeline records it with the article.
+        """
+        article: Article = item
+        outcomes: dict[str, ImageRecord] = {}
+        for url, (ok, value) in zip(article.all_image_urls, results, strict=True):
+            if ok and isinstance(value, dict):
+                outcomes[url] = _record_of(value)
+                continue
+            reason = _failure_reason(value)
+            outcomes[url] = ImageRecord(url=url, status="failed", reason=reason)
+            logger.warning(
+                "article %s: image not stored (%s); the post keeps its origin URL %s",
+                article.qupost_id,
+                reason,
+                url[:200],
+            )
+        article.images = outcomes
         return item
 
     # --- helpers -----------------------------------------------------------------
-    def _forget(self, requests: list[Request], info: MediaPipeline.SpiderInfo) -> None:
-        # The catalog remembers every image; Scrapy's per-run cache would
-        # otherwise grow with every image of the crawl.
-        fingerprint = self.crawler.request_fingerprinter.fingerprint
-        for request in requests:
-            info.downloaded.pop(fingerprint(request), None)
-
-    def _fail(self, request: Request, reason: str, kind: str | None = None) -> ImageFailed:
+    def _fail(self, reason: str, kind: str | None = None) -> ImageFailed:
         failed = ImageFailed(reason, kind)
-        self._record(ImageRecord(url=request.url, status="failed", reason=reason))
-        self._inc("failed")
-        self._inc(f"failed/{failed.kind}")
+        self._inc(keys.IMAGES_FAILED)
+        self._inc(keys.IMAGES_FAILED_BY + failed.kind)
         return failed
-
-    def _record(self, record: ImageRecord) -> None:
-        # Held until item_completed hands it to the article's storage
-        # transaction: one commit per article instead of one per image.
-        self._pending[record.url] = record
 
     def _inc(self, key: str) -> None:
         assert self.crawler.stats is not None
-        self.crawler.stats.inc_value(f"qupost/images/{key}")
+        self.crawler.stats.inc_value(key)
 
 
 def _file_info(record: ImageRecord, status: str) -> FileInfo:
+    """Scrapy's result record for one image, with what qupost measured added to it."""
     info: dict[str, Any] = {
         "url": record.url,
         "path": record.path or "",
@@ -409,8 +375,30 @@ def _file_info(record: ImageRecord, status: str) -> FileInfo:
         "status": status,
         "width": record.width,
         "height": record.height,
+        "format": record.format,
+        "size_bytes": record.size_bytes,
+        "run_id": record.run_id,
     }
     return info  # type: ignore[return-value]
+
+
+def _record_of(info: Any) -> ImageRecord:
+    return ImageRecord(
+        url=info["url"],
+        status="stored",
+        path=info["path"],
+        width=info["width"],
+        height=info["height"],
+        format=info["format"],
+        size_bytes=info["size_bytes"],
+        run_id=info["run_id"],
+    )
+
+
+def _failure_reason(value: Any) -> str:
+    error = getattr(value, "value", value)
+    reason = getattr(error, "reason", None)
+    return str(reason) if reason else describe_failure(value)[1]
 
 
 async def _maybe_await(value: Any) -> None:

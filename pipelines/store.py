@@ -1,116 +1,120 @@
-"""Storage hand-off: save each article in the catalog, then render its post.
+"""Storage hand-off: save each article in the catalog, then bring its post file in line.
 
-The catalog transaction stays open while the post file is written, so a post
-on disk always has its row, and a row always has its post: a run killed in
-between leaves neither, and the next run simply does the article again.
+The post file is written inside the article's catalog transaction, before
+the commit.  So a run killed in between may leave a post file whose row is
+missing (the next run fetches the article again and rewrites the same file),
+but never a row whose post is missing.
 """
 
 from __future__ import annotations
 
 import logging
-from datetime import UTC, datetime
 from typing import Any, Self
 
-from itemadapter import ItemAdapter
 from scrapy import Spider
 from scrapy.crawler import Crawler
 from scrapy.exceptions import DropItem
 
-from crawler.items import ArticleItem, ListingItem
-from storage.catalog import Catalog
-from storage.config import render_options, source_dir
+from crawler import stats as keys
+from crawler.catalog import CrawlCatalog
+from crawler.config import QupostConfig
+from crawler.items import ListingItem
+from storage.article import Article
 from storage.hexo import HexoWriter, remove_stale_temp_files
-from storage.repository import ImageRecord, PostInput, RepoTx, StorageError
+from storage.repository import RepoTx, StorageError
 
 logger = logging.getLogger(__name__)
 
 
 class StoragePipeline:
-    def __init__(self, crawler: Crawler) -> None:
+    def __init__(self, crawler: Crawler, config: QupostConfig) -> None:
         self.crawler = crawler
-        settings = crawler.settings
-        self.catalog = Catalog.of(crawler)
-        self.source_dir = source_dir(settings)
-        self.write_posts = settings.getbool("QUPOST_WRITE_POSTS", True)
-        self.writer = HexoWriter(
-            self.source_dir, render_options(settings), fsync=settings.getbool("QUPOST_FSYNC")
-        )
+        self.catalog = CrawlCatalog.of(crawler)
+        self.write_posts = config.write_posts
+        self.posts_dir = config.source_dir / "_posts"
+        self.writer = HexoWriter(config.source_dir, config.render, fsync=config.fsync)
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:
-        return cls(crawler)
+        return cls(crawler, QupostConfig.of(crawler))
 
     def open_spider(self, spider: Spider | None = None) -> None:
         self.catalog.repo  # noqa: B018 - open (and if needed create) the catalog now
         if self.write_posts:
-            removed = remove_stale_temp_files(self.source_dir / "_posts")
+            removed = remove_stale_temp_files(self.posts_dir)
             if removed:
                 logger.info("removed %d temporary files left by an interrupted run", removed)
 
     def process_item(self, item: Any) -> Any:
         if isinstance(item, ListingItem):
             self._store_listing(item)
-        elif isinstance(item, ArticleItem):
-            self._store_article(item)
+        elif isinstance(item, Article):
+            if item.deleted:
+                self._store_deletion(item)
+            else:
+                self._store_article(item)
         return item
 
-    def _store_article(self, item: ArticleItem) -> None:
-        post = _post_input(item)
+    def _store_article(self, article: Article) -> None:
+        assert article.crawled_at is not None
+        # Outcomes read from the catalog carry their run id: only new ones are written.
+        fresh = [r for r in article.images.values() if r.run_id is None]
         try:
             with self.catalog.repo.transaction() as tx:
-                tx.record_images(_image_records(item), self.catalog.run_id, post.crawled_at)
-                outcome = tx.upsert_post(post)
-                if outcome == "new" and self.write_posts:
-                    # Rendered from what was just inserted: two reads instead of four.
-                    written = self.writer.write(tx.inserted_post(post))
-                else:
-                    written = self._render(tx, post.qupost_id)
+                tx.record_images(fresh, self.catalog.run_id, article.crawled_at)
+                outcome = tx.upsert_article(article)
+                # A new post is rendered from what was just inserted: two reads instead of four.
+                view = tx.stored_view(article) if outcome == "new" else None
+                written = self._write(tx, article.qupost_id, view)
         except (StorageError, OSError) as exc:
-            self._inc("storage/error")
-            raise DropItem(f"article {post.qupost_id}: not saved: {exc}") from exc
-        self._inc(f"articles/{outcome}")
+            self._not_saved(article, exc)
+        self._inc(f"{keys.PREFIX}articles/{outcome}")
         if written:
-            self._inc("posts/written")
+            self._inc(keys.POSTS_WRITTEN)
+
+    def _store_deletion(self, article: Article) -> None:
+        assert article.deleted_at is not None
+        self._inc(keys.ARTICLES_DELETED)
+        try:
+            with self.catalog.repo.transaction() as tx:
+                if not tx.mark_deleted(article.qupost_id, article.deleted_at):
+                    return
+                stored = tx.load_article(article.qupost_id)
+                changed = stored is not None and self._write(tx, article.qupost_id, stored)
+        except (StorageError, OSError) as exc:
+            self._not_saved(article, exc)
+        if changed:
+            self._inc(
+                keys.POSTS_REMOVED if stored and self._removes(stored) else keys.POSTS_WRITTEN
+            )
 
     def _store_listing(self, item: ListingItem) -> None:
         try:
             with self.catalog.repo.transaction() as tx:
                 gained = tx.record_listing(item.cid, item.qupost_ids)
                 for qupost_id in gained:
-                    if self._render(tx, qupost_id):
-                        self._inc("posts/retagged")
+                    if self._write(tx, qupost_id):
+                        self._inc(keys.POSTS_RETAGGED)
         except (StorageError, OSError) as exc:
-            self._inc("storage/error")
+            self._inc(keys.STORAGE_ERROR)
             logger.error("channel %s: listing not saved: %s", item.cid, exc)
 
-    def _render(self, tx: RepoTx, qupost_id: str) -> bool:
+    def _write(self, tx: RepoTx, qupost_id: str, article: Article | None = None) -> bool:
+        """Render the stored article's post; ``article`` saves reading it when already known."""
         if not self.write_posts:
             return False
-        record = tx.load_post(qupost_id)
-        return record is not None and self.writer.write(record)
+        if article is None:
+            article = tx.load_article(qupost_id)
+        return article is not None and self.writer.write(article)
+
+    def _removes(self, article: Article) -> bool:
+        return article.deleted and self.writer.options.on_deleted == "remove"
+
+    def _not_saved(self, article: Article, exc: Exception) -> None:
+        self._inc(keys.STORAGE_ERROR)
+        self._inc(keys.failed("storage"))
+        raise DropItem(f"article {article.qupost_id}: not saved: {exc}") from exc
 
     def _inc(self, key: str) -> None:
         assert self.crawler.stats is not None
-        self.crawler.stats.inc_value(f"qupost/{key}")
-
-
-def _image_records(item: ArticleItem) -> list[ImageRecord]:
-    return [r for r in item.image_records if isinstance(r, ImageRecord)]
-
-
-def _post_input(item: ArticleItem) -> PostInput:
-    adapter = ItemAdapter(item)
-    crawled = adapter.get("crawled_at") or datetime.now(UTC)
-    return PostInput(
-        qupost_id=item.qupost_id,
-        title=item.title,
-        author=item.author,
-        published_at=item.published_at or crawled,
-        date_source=item.date_source or "crawl",
-        original_url=item.original_url,
-        body_html=item.body_html,
-        cover_url=item.cover_url,
-        image_urls=list(dict.fromkeys(ref.url for ref in item.images)),
-        cid=item.cid,
-        crawled_at=crawled,
-    )
+        self.crawler.stats.inc_value(key)

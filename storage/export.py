@@ -13,8 +13,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from storage.article import Article
 from storage.hexo import HexoWriter, RenderOptions, remove_stale_temp_files
-from storage.repository import PostRecord, Repository
+from storage.repository import Repository
 
 logger = logging.getLogger(__name__)
 
@@ -23,20 +24,24 @@ logger = logging.getLogger(__name__)
 class ExportResult:
     posts: int = 0
     posts_written: int = 0
+    posts_removed: int = 0
     images: int = 0
     images_copied: int = 0
     images_missing: int = 0
 
 
-def _records(repo: Repository, batch: int = 200) -> Iterator[PostRecord]:
-    with repo.transaction() as tx:
-        ids = list(tx.iter_post_ids())
+def _articles(repo: Repository, batch: int = 200) -> Iterator[Article]:
+    """Every stored article, deleted ones included, read a batch at a time.
+
+    Each batch is read on a lock-free connection and closed before its posts
+    are rendered, so a crawl writing to the same catalog never waits.
+    """
+    with repo.reading() as tx:
+        ids = list(tx.iter_post_ids(deleted=True))
     for start in range(0, len(ids), batch):
-        with repo.transaction() as tx:
-            for qupost_id in ids[start : start + batch]:
-                record = tx.load_post(qupost_id)
-                if record is not None:
-                    yield record
+        with repo.reading() as tx:
+            articles = [tx.load_article(i) for i in ids[start : start + batch]]
+        yield from (a for a in articles if a is not None)
 
 
 def image_folder(target: Path, options: RenderOptions) -> Path:
@@ -77,11 +82,15 @@ def export_tree(
     remove_stale_temp_files(target / "_posts")
     destination = image_folder(target, options)
     copy = images_dir is not None and images_dir.resolve() != destination
-    for record in _records(repo):
+    for record in _articles(repo):
         result.posts += 1
+        removing = record.deleted and options.on_deleted == "remove"
         if writer.write(record):
-            result.posts_written += 1
-        if options.image_mode != "local" or not copy:
+            if removing:
+                result.posts_removed += 1
+            else:
+                result.posts_written += 1
+        if removing or options.image_mode != "local" or not copy:
             continue
         assert images_dir is not None
         for image in record.images.values():

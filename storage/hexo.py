@@ -12,6 +12,7 @@ import html
 import os
 import re
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone, tzinfo
 from email.utils import format_datetime
@@ -21,7 +22,7 @@ from zoneinfo import ZoneInfo
 
 import yaml
 
-from storage.repository import ImageRecord, PostRecord
+from storage.article import Article, ImageRecord
 
 try:
     _Dumper: Any = yaml.CSafeDumper
@@ -61,6 +62,7 @@ for _dumper_class in (_FastDumper, _SafeDumper):
     _dumper_class.add_representer(str, _represent_str)
 
 IMAGE_MODES = ("local", "proxy", "origin")
+ON_DELETED_POLICIES = ("keep", "unpublish", "remove")
 DEFAULT_COVER_KEYS = ("headimg", "thumbnail")
 _IMG_TAG = re.compile(r"<img\b([^>]*?)/?>")
 _ATTR = re.compile(r'([a-zA-Z_:][-a-zA-Z0-9_:.]*)="([^"]*)"')
@@ -73,7 +75,14 @@ class RenderError(ValueError):
 
 @dataclass(frozen=True)
 class RenderOptions:
-    """Everything that decides how a post looks, taken from settings."""
+    """Everything that decides how a post looks.
+
+    ``tag_names`` names the channel ids that become tags (an id without a
+    name is written as its number).  ``on_deleted`` says what happens to the
+    post of an article deleted at the source: ``keep`` it as it is,
+    ``unpublish`` it (``published: false``, which Hexo hides) or ``remove``
+    its file.
+    """
 
     date_format: str = "rfc1123"
     timezone: tzinfo = field(default_factory=lambda: ZoneInfo("Asia/Shanghai"))
@@ -82,8 +91,15 @@ class RenderOptions:
     image_url_base: str = "/images/qupost/"
     categories: tuple[str, ...] = ("新媒体", "趣头条", "分类")
     cover_keys: tuple[str, ...] = DEFAULT_COVER_KEYS
+    tag_names: Mapping[int, str] = field(default_factory=dict)
+    on_deleted: str = "unpublish"
 
     def __post_init__(self) -> None:
+        if self.on_deleted not in ON_DELETED_POLICIES:
+            raise RenderError(
+                f"QUPOST_ON_DELETED must be one of {', '.join(ON_DELETED_POLICIES)}, "
+                f"not {self.on_deleted!r}"
+            )
         if self.image_mode not in IMAGE_MODES:
             raise RenderError(
                 f"QUPOST_IMAGE_MODE must be one of {', '.join(IMAGE_MODES)}, "
@@ -117,7 +133,7 @@ def image_src(origin: str, record: ImageRecord | None, options: RenderOptions) -
     return origin
 
 
-def render_body(post: PostRecord, options: RenderOptions) -> tuple[str, str | None]:
+def render_body(post: Article, options: RenderOptions) -> tuple[str, str | None]:
     """The body with image sources rewritten, and the first stored image's src."""
     first_stored: list[str] = []
 
@@ -147,7 +163,7 @@ def _attr(value: str) -> str:
     return html.escape(value, quote=True)
 
 
-def cover_src(post: PostRecord, first_body_image: str | None, options: RenderOptions) -> str | None:
+def cover_src(post: Article, first_body_image: str | None, options: RenderOptions) -> str | None:
     if first_body_image:
         return first_body_image
     if post.cover_url:
@@ -157,11 +173,11 @@ def cover_src(post: PostRecord, first_body_image: str | None, options: RenderOpt
     return None
 
 
-def front_matter(post: PostRecord, cover: str | None, options: RenderOptions) -> dict[str, Any]:
+def front_matter(post: Article, cover: str | None, options: RenderOptions) -> dict[str, Any]:
     extra_covers = [k for k in options.cover_keys if k not in DEFAULT_COVER_KEYS]
     matter: dict[str, Any] = {"title": post.title, "categories": list(options.categories)}
-    if post.tags:
-        matter["tags"] = list(post.tags)
+    if post.channels:
+        matter["tags"] = [options.tag_names.get(c, str(c)) for c in post.channels]
     if cover:
         for key in extra_covers:
             matter[key] = cover
@@ -169,6 +185,9 @@ def front_matter(post: PostRecord, cover: str | None, options: RenderOptions) ->
             matter["headimg"] = cover
     matter["author"] = post.author or "趣头条"
     matter["comments"] = False
+    if post.deleted and options.on_deleted == "unpublish":
+        matter["published"] = False
+    assert post.published_at is not None
     matter["date"] = format_date(post.published_at, options)
     if post.updated_at is not None:
         matter["updated"] = format_date(post.updated_at, options)
@@ -202,7 +221,7 @@ def dump_yaml(data: dict[str, Any]) -> str:
     return text if text.endswith("\n") else text + "\n"
 
 
-def render_post(post: PostRecord, options: RenderOptions) -> str:
+def render_post(post: Article, options: RenderOptions) -> str:
     body, first_image = render_body(post, options)
     matter = front_matter(post, cover_src(post, first_image, options), options)
     return f"---\n{dump_yaml(matter)}---\n<div>\n{body}\n</div>\n"
@@ -269,8 +288,23 @@ class HexoWriter:
         self.options = options
         self.fsync = fsync
 
-    def write(self, post: PostRecord) -> bool:
+    def write(self, post: Article) -> bool:
+        """Bring the post file in line with the article; True when the file changed.
+
+        An article deleted at the source under ``on_deleted=remove`` has its
+        file removed instead.
+        """
+        path = post_path(self.source_dir, post.qupost_id)
+        if post.deleted and self.options.on_deleted == "remove":
+            return remove_file(path)
         text = render_post(post, self.options)
-        return write_if_changed(
-            post_path(self.source_dir, post.qupost_id), text.encode("utf-8"), fsync=self.fsync
-        )
+        return write_if_changed(path, text.encode("utf-8"), fsync=self.fsync)
+
+
+def remove_file(path: Path) -> bool:
+    """Remove ``path``; True when there was a file to remove."""
+    try:
+        path.unlink()
+    except FileNotFoundError:
+        return False
+    return True

@@ -1,8 +1,10 @@
 """SQLAlchemy models: the catalog that is qupost's source of truth.
 
-Table and column names listed in the SPEC (``posts``, ``images``, the post →
-image link and the run records) are a public interface: other tools query
-them, so they are renamed only with a migration and a changelog entry.
+Table and column names (``posts``, ``images``, the post → image link
+``post_images`` and the run records ``runs``) are a public interface: other
+tools query them, so they change only through a migration in
+``storage/alembic/versions``.  The ``posts`` columns named like fields of
+``storage.article.Article`` are read and written through that record.
 """
 
 from __future__ import annotations
@@ -120,5 +122,8 @@ class Run(Base):
     articles_unchanged: Mapped[int] = mapped_column(default=0)
     articles_deleted: Mapped[int] = mapped_column(default=0)
     articles_failed: Mapped[int] = mapped_column(default=0)
+    # Listed again in the same run (another channel, a redirect back to a
+    # page already fetched): no work of its own.
+    articles_skipped: Mapped[int] = mapped_column(default=0)
     images_downloaded: Mapped[int] = mapped_column(default=0)
     images_failed: Mapped[int] = mapped_column(default=0)

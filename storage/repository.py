@@ -1,8 +1,10 @@
 """The repository: the few verbs the pipelines and commands use to reach the catalog.
 
-Writes are SQLAlchemy Core statements (cheap next to ORM sessions, see
-PERF-FACTS) and idempotent: ``ON CONFLICT`` on SQLite and PostgreSQL, a
-savepoint-guarded insert elsewhere.  Nothing outside ``storage/`` writes SQL.
+Writes are SQLAlchemy Core statements, which cost a fraction of ORM sessions
+per article, and idempotent: ``INSERT … ON CONFLICT`` on SQLite and
+PostgreSQL, the two databases qupost supports.  Reads go through
+:meth:`Repository.reading`, which takes no write lock.  Nothing outside
+``storage/`` writes SQL.
 """
 
 from __future__ import annotations
@@ -13,7 +15,6 @@ import logging
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -33,18 +34,20 @@ from sqlalchemy import (
 from sqlalchemy import delete as sql_delete
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import make_url
-from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError, SQLAlchemyError
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
-from crawler.channels import channel_name
-from storage.models import Base, Image, Post, PostChannel, PostImage, Run
+from storage.article import Article, ImageRecord
+from storage.models import Image, Post, PostChannel, PostImage, Run
 
 logger = logging.getLogger(__name__)
 
 POSTS: Table = Post.__table__  # type: ignore[assignment]
-CHANNELS: Table = PostChannel.__table__  # type: ignore[assignment]
+POST_CHANNELS: Table = PostChannel.__table__  # type: ignore[assignment]
 IMAGES: Table = Image.__table__  # type: ignore[assignment]
 POST_IMAGES: Table = PostImage.__table__  # type: ignore[assignment]
 RUNS: Table = Run.__table__  # type: ignore[assignment]
+
+SUPPORTED_BACKENDS = ("sqlite", "postgresql")
 
 IMAGE_COLUMNS = (
     "url", "path", "width", "height", "format", "size_bytes", "status", "reason", "run_id",
@@ -60,7 +63,7 @@ def _statements(dialect: str) -> dict[str, Any]:
     post_images = insert(POST_IMAGES)
     return {
         "ignore:posts": _insert_ignoring(dialect, POSTS),
-        "ignore:post_channels": _insert_ignoring(dialect, CHANNELS),
+        "ignore:post_channels": _insert_ignoring(dialect, POST_CHANNELS),
         # A stored image is never downgraded to failed by a later attempt.
         "images": images.on_conflict_do_update(
             index_elements=["url"],
@@ -79,18 +82,15 @@ def _reads() -> dict[str, Any]:
     qupost_id: Any = bindparam("qupost_id")
     return {
         "post": select(POSTS).where(POSTS.c.qupost_id == qupost_id),
-        "cids": select(CHANNELS.c.cid)
-        .where(CHANNELS.c.qupost_id == qupost_id)
-        .order_by(CHANNELS.c.cid),
+        "cids": select(POST_CHANNELS.c.cid)
+        .where(POST_CHANNELS.c.qupost_id == qupost_id)
+        .order_by(POST_CHANNELS.c.cid),
         "image_urls": select(POST_IMAGES.c.url)
         .where(POST_IMAGES.c.qupost_id == qupost_id)
         .order_by(POST_IMAGES.c.position),
         "images": select(IMAGES).where(IMAGES.c.url.in_(bindparam("urls", expanding=True))),
     }
 
-
-# Dialects with INSERT ... ON CONFLICT; others take a savepoint-guarded insert.
-_UPSERT_DIALECTS = ("sqlite", "postgresql")
 
 # Lower is better: a refresh never replaces a date with a worse-sourced one.
 DATE_SOURCE_RANK = {"list": 0, "page": 1, "show_time": 2, "crawl": 3}
@@ -100,62 +100,12 @@ class StorageError(Exception):
     """The catalog could not be read or written; the item was not saved."""
 
 
-@dataclass(frozen=True)
-class ImageRecord:
-    url: str
-    status: str
-    path: str | None = None
-    width: int | None = None
-    height: int | None = None
-    format: str | None = None
-    reason: str | None = None
-    size_bytes: int | None = None
-    run_id: int | None = None
-
-    @property
-    def stored(self) -> bool:
-        return self.status == "stored" and bool(self.path)
-
-
-@dataclass
-class PostInput:
-    """What the crawl learned about one article."""
-
-    qupost_id: str
-    title: str
-    author: str
-    published_at: datetime
-    date_source: str
-    original_url: str
-    body_html: str
-    cover_url: str | None
-    image_urls: list[str]
-    cid: int | None
-    crawled_at: datetime
-
-
-@dataclass
-class PostRecord:
-    """Everything the renderer needs for one post, as the catalog has it."""
-
-    qupost_id: str
-    title: str
-    author: str
-    published_at: datetime
-    original_url: str
-    body_html: str
-    cover_url: str | None
-    updated_at: datetime | None
-    tags: list[str] = field(default_factory=list)
-    images: dict[str, ImageRecord] = field(default_factory=dict)
-
-
 def content_hash(title: str, body_html: str) -> str:
     return hashlib.sha256(f"{title}\x00{body_html}".encode()).hexdigest()
 
 
 class RepoTx:
-    """The verbs, bound to one open transaction."""
+    """The verbs, bound to one open transaction (or one read-only connection)."""
 
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
@@ -163,6 +113,7 @@ class RepoTx:
 
     # --- posts ---------------------------------------------------------------
     def known_ids(self, ids: Iterable[str]) -> set[str]:
+        """The ids among ``ids`` that are stored and not deleted at the source."""
         wanted = list(dict.fromkeys(ids))
         if not wanted:
             return set()
@@ -171,117 +122,104 @@ class RepoTx:
         )
         return set(self.conn.scalars(query))
 
-    def upsert_post(self, post: PostInput) -> str:
-        """Store an article; return "new", "updated" or "unchanged"."""
-        if post.cid is not None:
-            self._insert_ignore(CHANNELS, [{"qupost_id": post.qupost_id, "cid": post.cid}])
-        digest = content_hash(post.title, post.body_html)
-        current = None
-        if self.dialect not in _UPSERT_DIALECTS:
-            # Elsewhere a failed duplicate insert may lock the row (InnoDB):
-            # two workers refreshing one article would deadlock. Read first.
-            current = self._post_row(post.qupost_id)
+    def upsert_article(self, article: Article) -> str:
+        """Store an article; return "new", "updated" or "unchanged".
+
+        A deleted article that comes back is restored: "updated", and its
+        ``updated_at`` moves only when its content changed.
+        """
+        if article.published_at is None or article.crawled_at is None:
+            raise StorageError(f"article {article.qupost_id} has no publish or crawl time")
+        self._insert_ignore(
+            POST_CHANNELS, [{"qupost_id": article.qupost_id, "cid": c} for c in article.channels]
+        )
+        digest = content_hash(article.title, article.body_html)
+        # Insert first: for a new article (the common case) that is the only statement.
+        if self._insert_ignore(POSTS, [self._new_post_row(article, digest)]):
+            # Just inserted, so it has no old image links to trim.
+            self._replace_images(article, trim=False)
+            return "new"
+        current = self._post_row(article.qupost_id)
         if current is None:
-            # On SQLite and PostgreSQL, insert first: for a new article (the
-            # common case) that is the only statement.
-            if self._insert_ignore(POSTS, [self._new_post_row(post, digest)]):
-                # Just inserted, so it has no old image links to trim.
-                self._replace_images(post, trim=False)
-                return "new"
-            current = self._post_row(post.qupost_id)
-        if current is None:
-            raise StorageError(f"post {post.qupost_id} neither inserted nor found")
-        if current.content_hash == digest and current.deleted_at is None:
-            self._fill_in(post, current)
-            return "unchanged"
+            raise StorageError(f"post {article.qupost_id} neither inserted nor found")
+        if current.content_hash == digest:
+            self._fill_in(article, current)
+            return "unchanged" if current.deleted_at is None else "updated"
         self.conn.execute(
             update(POSTS)
-            .where(POSTS.c.qupost_id == post.qupost_id)
-            .values(self._changed_post_values(post, digest, current))
+            .where(POSTS.c.qupost_id == article.qupost_id)
+            .values(self._changed_post_values(article, digest, current))
         )
-        self._replace_images(post)
+        self._replace_images(article)
         return "updated"
 
     def _post_row(self, qupost_id: str) -> Any:
         return self.conn.execute(_reads()["post"], {"qupost_id": qupost_id}).first()
 
-    def _cids(self, qupost_id: str) -> list[int]:
-        return list(self.conn.scalars(_reads()["cids"], {"qupost_id": qupost_id}))
+    def _cids(self, qupost_id: str) -> tuple[int, ...]:
+        return tuple(self.conn.scalars(_reads()["cids"], {"qupost_id": qupost_id}))
 
-    def _fill_in(self, post: PostInput, current: Any) -> None:
+    def _fill_in(self, article: Article, current: Any) -> None:
         """Take better metadata from an unchanged article, without marking it updated.
 
         A ``url=`` crawl knows less than a listing: a later listing may bring
-        the list's publish time, author or cover for the same text.
+        the list's publish time, author or cover for the same text.  An
+        article that was deleted at the source and came back is restored.
         """
         values: dict[str, Any] = {}
-        if DATE_SOURCE_RANK.get(post.date_source, 9) < DATE_SOURCE_RANK.get(current.date_source, 9):
-            values.update(published_at=post.published_at, date_source=post.date_source)
-        if post.author and not current.author:
-            values["author"] = post.author
-        if post.cover_url and not current.cover_url:
-            values["cover_url"] = post.cover_url
+        if _rank(article.date_source) < _rank(current.date_source):
+            values.update(published_at=article.published_at, date_source=article.date_source)
+        if article.author and not current.author:
+            values["author"] = article.author
+        if article.cover_url and not current.cover_url:
+            values["cover_url"] = article.cover_url
+        if current.deleted_at is not None:
+            values["deleted_at"] = None
         if values:
             self.conn.execute(
-                update(POSTS).where(POSTS.c.qupost_id == post.qupost_id).values(values)
+                update(POSTS).where(POSTS.c.qupost_id == article.qupost_id).values(values)
             )
 
     @staticmethod
-    def _new_post_row(post: PostInput, digest: str) -> dict[str, Any]:
+    def _new_post_row(article: Article, digest: str) -> dict[str, Any]:
         return {
-            "qupost_id": post.qupost_id,
-            "title": post.title,
-            "author": post.author,
-            "published_at": post.published_at,
-            "date_source": post.date_source,
-            "original_url": post.original_url,
-            "body_html": post.body_html,
-            "cover_url": post.cover_url,
+            **article.column_values(),
             "content_hash": digest,
-            "first_seen_at": post.crawled_at,
-            "crawled_at": post.crawled_at,
+            "first_seen_at": article.crawled_at,
+            "crawled_at": article.crawled_at,
         }
 
     @staticmethod
-    def _changed_post_values(post: PostInput, digest: str, current: Any) -> dict[str, Any]:
-        values = RepoTx._new_post_row(post, digest)
+    def _changed_post_values(article: Article, digest: str, current: Any) -> dict[str, Any]:
+        values = RepoTx._new_post_row(article, digest)
         del values["qupost_id"], values["first_seen_at"]
-        values["updated_at"] = post.crawled_at
+        values["updated_at"] = article.crawled_at
         values["deleted_at"] = None
-        if DATE_SOURCE_RANK.get(current.date_source, 9) <= DATE_SOURCE_RANK.get(
-            post.date_source, 9
-        ):
+        if _rank(current.date_source) <= _rank(article.date_source):
             values["published_at"] = current.published_at
             values["date_source"] = current.date_source
         return values
 
-    def _replace_images(self, post: PostInput, *, trim: bool = True) -> None:
+    def _replace_images(self, article: Article, *, trim: bool = True) -> None:
         # Upsert by position, then trim: two workers storing the same article
         # at once cannot collide on the primary key this way.
+        urls = article.image_urls
         rows = [
-            {"qupost_id": post.qupost_id, "position": i, "url": url}
-            for i, url in enumerate(post.image_urls)
+            {"qupost_id": article.qupost_id, "position": i, "url": url}
+            for i, url in enumerate(urls)
         ]
-        if rows and self.dialect in ("sqlite", "postgresql"):
+        if rows:
             self.conn.execute(_statements(self.dialect)["post_images"], rows)
-        for row in rows if self.dialect not in ("sqlite", "postgresql") else []:
-            if not self._insert_ignore(POST_IMAGES, [row]):
-                self.conn.execute(
-                    update(POST_IMAGES)
-                    .where(
-                        POST_IMAGES.c.qupost_id == post.qupost_id,
-                        POST_IMAGES.c.position == row["position"],
-                    )
-                    .values(url=row["url"])
-                )
         if trim:
             self.conn.execute(
                 sql_delete(POST_IMAGES).where(
-                    POST_IMAGES.c.qupost_id == post.qupost_id, POST_IMAGES.c.position >= len(rows)
+                    POST_IMAGES.c.qupost_id == article.qupost_id,
+                    POST_IMAGES.c.position >= len(rows),
                 )
             )
 
     def mark_deleted(self, qupost_id: str, when: datetime) -> bool:
+        """Record that the source deleted a stored article; False if unknown or already so."""
         result = self.conn.execute(
             update(POSTS)
             .where(POSTS.c.qupost_id == qupost_id, POSTS.c.deleted_at.is_(None))
@@ -296,70 +234,61 @@ class RepoTx:
             return []
         present = set(
             self.conn.scalars(
-                select(CHANNELS.c.qupost_id).where(
-                    CHANNELS.c.cid == cid, CHANNELS.c.qupost_id.in_(wanted)
+                select(POST_CHANNELS.c.qupost_id).where(
+                    POST_CHANNELS.c.cid == cid, POST_CHANNELS.c.qupost_id.in_(wanted)
                 )
             )
         )
         missing = [i for i in wanted if i not in present]
         if not missing:
             return []
-        self._insert_ignore(CHANNELS, [{"qupost_id": i, "cid": cid} for i in missing])
+        self._insert_ignore(POST_CHANNELS, [{"qupost_id": i, "cid": cid} for i in missing])
         return sorted(self.known_ids(missing))
 
-    def load_post(self, qupost_id: str) -> PostRecord | None:
+    def load_article(self, qupost_id: str) -> Article | None:
+        """The stored article with its channels and image outcomes, or None.
+
+        ``image_refs`` stays empty: the body keeps each image's URL and
+        declared size, and the catalog its outcome.
+        """
         row = self._post_row(qupost_id)
         if row is None:
             return None
-        cids = self._cids(qupost_id)
-        urls = list(self.conn.scalars(_reads()["image_urls"], {"qupost_id": qupost_id}))
-        if row.cover_url:
-            urls.append(row.cover_url)
-        return PostRecord(
-            qupost_id=row.qupost_id,
-            title=row.title,
-            author=row.author,
-            published_at=row.published_at,
-            original_url=row.original_url,
-            body_html=row.body_html,
-            cover_url=row.cover_url,
+        article = Article(
+            **{name: getattr(row, name) for name in Article.columns()},
+            channels=self._cids(qupost_id),
+            crawled_at=row.crawled_at,
             updated_at=row.updated_at,
-            tags=[channel_name(c) for c in cids],
-            images=self.images_for(urls),
+            deleted_at=row.deleted_at,
         )
+        body_urls = list(self.conn.scalars(_reads()["image_urls"], {"qupost_id": qupost_id}))
+        article.images = self.images_for([*body_urls, *filter(None, [article.cover_url])])
+        return article
 
-    def inserted_post(self, post: PostInput) -> PostRecord:
-        """The record of a post that ``upsert_post`` has just reported "new".
+    def stored_view(self, article: Article) -> Article:
+        """What ``load_article`` would read for an article ``upsert_article`` just inserted.
 
-        The same as ``load_post`` gives, built from what was inserted: only the
-        channels (a listing may have tagged the id earlier) and the images are read.
+        Built from the article itself: only its channels (a listing may have
+        tagged the id earlier) and its image outcomes are read.
         """
-        cids = self._cids(post.qupost_id)
-        urls = [*post.image_urls, *([post.cover_url] if post.cover_url else [])]
-        return PostRecord(
-            qupost_id=post.qupost_id,
-            title=post.title,
-            author=post.author,
-            published_at=post.published_at.astimezone(UTC),
-            original_url=post.original_url,
-            body_html=post.body_html,
-            cover_url=post.cover_url,
-            updated_at=None,
-            tags=[channel_name(c) for c in cids],
-            images=self.images_for(urls),
+        assert article.published_at is not None and article.crawled_at is not None
+        # Dates come back from the catalog in UTC; so do they here.
+        values = {**article.column_values(), "published_at": article.published_at.astimezone(UTC)}
+        return Article(
+            **values,
+            channels=self._cids(article.qupost_id),
+            crawled_at=article.crawled_at.astimezone(UTC),
+            images=self.images_for(article.all_image_urls),
         )
 
-    def iter_post_ids(self, batch: int = 500) -> Iterator[str]:
+    def iter_post_ids(self, batch: int = 500, *, deleted: bool = False) -> Iterator[str]:
+        """Every stored id in order; articles deleted at the source only with ``deleted``."""
         last = ""
         while True:
-            ids = list(
-                self.conn.scalars(
-                    select(POSTS.c.qupost_id)
-                    .where(POSTS.c.qupost_id > last, POSTS.c.deleted_at.is_(None))
-                    .order_by(POSTS.c.qupost_id)
-                    .limit(batch)
-                )
-            )
+            query = select(POSTS.c.qupost_id).where(POSTS.c.qupost_id > last)
+            if not deleted:
+                query = query.where(POSTS.c.deleted_at.is_(None))
+            ids = list(self.conn.scalars(query.order_by(POSTS.c.qupost_id).limit(batch)))
             if not ids:
                 return
             yield from ids
@@ -376,11 +305,8 @@ class RepoTx:
         rows = self.conn.execute(_reads()["images"], {"urls": wanted})
         return {r.url: _image_record(r) for r in rows}
 
-    def image(self, url: str) -> ImageRecord | None:
-        return self.images_for([url]).get(url)
-
     def record_images(
-        self, records: Sequence[ImageRecord], run_id: int | None, when: datetime
+        self, records: Iterable[ImageRecord], run_id: int | None, when: datetime
     ) -> None:
         """Upsert image outcomes; a stored image is never downgraded to failed."""
         rows = [
@@ -391,20 +317,8 @@ class RepoTx:
             }
             for r in records
         ]  # fmt: skip
-        if not rows:
-            return
-        if self.dialect in ("sqlite", "postgresql"):
+        if rows:
             self.conn.execute(_statements(self.dialect)["images"], rows)
-            return
-        for row in rows:
-            if not self._insert_ignore(IMAGES, [row]):
-                query = update(IMAGES).where(IMAGES.c.url == row["url"])
-                if row["status"] != "stored":
-                    query = query.where(IMAGES.c.status != "stored")
-                self.conn.execute(query.values({k: v for k, v in row.items() if k != "url"}))
-
-    def record_image(self, record: ImageRecord, run_id: int | None, when: datetime) -> None:
-        self.record_images([record], run_id, when)
 
     # --- runs ----------------------------------------------------------------
     def start_run(self, host: str, arguments: str, when: datetime) -> int:
@@ -418,33 +332,27 @@ class RepoTx:
     def finish_run(self, run_id: int, values: dict[str, Any]) -> None:
         self.conn.execute(update(RUNS).where(RUNS.c.id == run_id).values(values))
 
+    def running_runs(self) -> list[tuple[int, str]]:
+        """``(id, host)`` of every run recorded as still running."""
+        rows = self.conn.execute(select(RUNS.c.id, RUNS.c.host).where(RUNS.c.status == "running"))
+        return [(int(r.id), str(r.host)) for r in rows]
+
     # --- helpers -------------------------------------------------------------
     def _insert_ignore(self, table: Table, rows: list[dict[str, Any]]) -> int:
         """Insert rows that do not exist yet; return how many were inserted."""
-        if not rows:
-            return 0
-        if self.dialect in ("sqlite", "postgresql"):
-            stmt = _statements(self.dialect).get(f"ignore:{table.name}")
-            if stmt is None:
-                stmt = _insert_ignoring(self.dialect, table)
-            inserted = 0
-            for row in rows:
-                result = self.conn.execute(stmt, row)
-                if self.dialect == "postgresql":
-                    inserted += len(result.all())
-                else:
-                    inserted += max(result.rowcount, 0)
-            return inserted
+        statement = _statements(self.dialect)[f"ignore:{table.name}"]
         inserted = 0
         for row in rows:
-            savepoint = self.conn.begin_nested()
-            try:
-                self.conn.execute(table.insert().values(row))
-                savepoint.commit()
-                inserted += 1
-            except IntegrityError:
-                savepoint.rollback()
+            result = self.conn.execute(statement, row)
+            if self.dialect == "postgresql":
+                inserted += len(result.all())
+            else:
+                inserted += max(result.rowcount, 0)
         return inserted
+
+
+def _rank(date_source: str) -> int:
+    return DATE_SOURCE_RANK.get(date_source, len(DATE_SOURCE_RANK))
 
 
 def _insert_ignoring(dialect: str, table: Table) -> Any:
@@ -479,17 +387,25 @@ def _image_record(row: Any) -> ImageRecord:
 
 
 class Repository:
-    """A handle on the catalog: an engine plus short transactions."""
+    """A handle on the catalog: an engine plus short transactions.
+
+    ``transaction()`` is for writes: on SQLite it takes the write lock at
+    once.  ``reading()`` is for reads: it takes no lock, so a long read (an
+    export) never blocks a crawl that writes.
+    """
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
 
     @classmethod
     def open(cls, url: str, *, create: bool = True) -> Repository:
-        engine = make_engine(url)
-        repo = cls(engine)
+        repo = cls(make_engine(url))
         if create:
-            repo.create_schema()
+            try:
+                repo.create_schema()
+            except SQLAlchemyError as exc:
+                repo.close()
+                raise StorageError(_one_line(exc)) from exc
         return repo
 
     def create_schema(self) -> None:
@@ -517,26 +433,18 @@ class Repository:
     def close(self) -> None:
         self.engine.dispose()
 
-    # Single-verb conveniences, each its own transaction.
+    # Single-verb reads, each on its own connection.
     def known_ids(self, ids: Iterable[str]) -> set[str]:
         with self.reading() as tx:
             return tx.known_ids(ids)
-
-    def image(self, url: str) -> ImageRecord | None:
-        with self.reading() as tx:
-            return tx.image(url)
 
     def images_for(self, urls: Sequence[str]) -> dict[str, ImageRecord]:
         with self.reading() as tx:
             return tx.images_for(urls)
 
-    def record_image(self, record: ImageRecord, run_id: int | None) -> None:
-        with self.transaction() as tx:
-            tx.record_image(record, run_id, datetime.now(UTC))
-
-    def load_post(self, qupost_id: str) -> PostRecord | None:
-        with self.transaction() as tx:
-            return tx.load_post(qupost_id)
+    def load_article(self, qupost_id: str) -> Article | None:
+        with self.reading() as tx:
+            return tx.load_article(qupost_id)
 
 
 def _one_line(exc: BaseException) -> str:
@@ -545,13 +453,29 @@ def _one_line(exc: BaseException) -> str:
 
 
 def make_engine(url: str) -> Engine:
-    """An engine tuned for qupost: WAL and a busy timeout on SQLite."""
-    parsed = make_url(url)
-    if parsed.get_backend_name() != "sqlite":
-        return create_engine(url, pool_pre_ping=True, future=True)
+    """An engine tuned for qupost: WAL and a busy timeout on SQLite.
+
+    Raises StorageError for a URL that is malformed or names a database
+    other than SQLite or PostgreSQL.
+    """
+    try:
+        parsed = make_url(url)
+        backend = parsed.get_backend_name()
+    except (ArgumentError, ValueError) as exc:
+        raise StorageError(f"not a database URL: {url!r}") from exc
+    if backend not in SUPPORTED_BACKENDS:
+        raise StorageError(
+            f"unsupported database {backend!r}; use sqlite:/// or postgresql+psycopg://"
+        )
+    if backend == "postgresql":
+        return create_engine(url, pool_pre_ping=True)
     database = parsed.database or ""
     if database and database != ":memory:" and not database.startswith("file:"):
-        Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+        folder = Path(database).expanduser().parent
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StorageError(f"cannot create the catalog's folder {str(folder)!r}: {exc}") from exc
     engine = create_engine(url, connect_args={"timeout": 60, "isolation_level": None})
     event.listen(engine, "connect", _sqlite_on_connect)
     event.listen(engine, "begin", _sqlite_begin_immediate)
@@ -582,18 +506,3 @@ def _sqlite_begin_immediate(conn: Connection) -> None:
     # Take the write lock up front: a deferred transaction that later writes
     # fails at once with "database is locked" when another process wrote first.
     conn.exec_driver_sql("BEGIN IMMEDIATE")
-
-
-__all__ = [
-    "Base",
-    "ImageRecord",
-    "OperationalError",
-    "PostInput",
-    "PostRecord",
-    "ProgrammingError",
-    "RepoTx",
-    "Repository",
-    "StorageError",
-    "content_hash",
-    "make_engine",
-]

@@ -1,6 +1,6 @@
 """Shared checks for the hostile-input tests: stats, log lines, what was written.
 
-Every bad case in the catalogue (issue 4) is held to the same bar: the crawl
+Every bad case is held to the same bar: the crawl
 exits normally, says what happened in one clear log line, counts it in a
 ``qupost/...`` stat, prints no traceback, and still writes every other article.
 """

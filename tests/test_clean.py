@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 
 import pytest
 from scrapy.crawler import Crawler
@@ -10,8 +11,9 @@ from scrapy.exceptions import DropItem
 from scrapy.utils.misc import build_from_crawler
 from scrapy.utils.test import get_crawler
 
-from crawler.items import ArticleItem, ImageRef, ListingItem
-from pipelines.clean import CleanPipeline, clean_html, clean_title, parse_size
+from crawler.items import ListingItem
+from pipelines.clean import CleanPipeline, clean_html, clean_title, normalise, parse_size
+from storage.article import Article, ArticleSource, ImageRef
 
 PAGE = "http://html2.qktoutiao.com/detail/2021/12/04/1638625001.html?content_type=1&key=abc"
 CDN = "http://static.1sapp.com/qupost/img/2021/12/04"
@@ -381,12 +383,11 @@ def crawler() -> Crawler:
     return get_crawler(settings_dict={})
 
 
-def article(raw_html: str, title: str = "t") -> ArticleItem:
-    return ArticleItem(
+def article(raw_html: str, title: str = "t") -> Article:
+    return Article(
         qupost_id="1638625001",
         original_url="http://html2.qktoutiao.com/detail/2021/12/04/1638625001.html",
-        title=title,
-        raw_html=raw_html,
+        source=ArticleSource(list_title=title, html=raw_html),
     )
 
 
@@ -401,8 +402,8 @@ def test_pipeline_cleans_body_title_and_lists_images(crawler: Crawler) -> None:
     assert pipeline.process_item(item) is item
     assert item.title == '他说"好" 了'
     assert item.body_html == f'<p>x</p><p><img src="{CDN}/a.jpeg" data-size="6,2"></p>'
-    assert item.images == [ImageRef(f"{CDN}/a.jpeg", 6, 2)]
-    assert item.raw_html == ""
+    assert item.image_refs == (ImageRef(f"{CDN}/a.jpeg", 6, 2),)
+    assert item.source.html == ""
     assert crawler.stats is not None
     assert crawler.stats.get_stats() == {}
 
@@ -430,3 +431,83 @@ def test_pipeline_passes_other_items_through(crawler: Crawler) -> None:
     listing = ListingItem(cid=1, qupost_ids=["1"])
     assert pipeline.process_item(listing) is listing
     assert listing == ListingItem(cid=1, qupost_ids=["1"])
+
+
+def test_pipeline_counts_an_unparsable_body(crawler: Crawler) -> None:
+    pipeline = build_from_crawler(CleanPipeline, crawler)
+    with pytest.raises(DropItem, match="1638625001: body is not HTML"):
+        pipeline.process_item(article("<!DOCTYPE html>"))
+    assert crawler.stats is not None
+    assert crawler.stats.get_stats() == {"qupost/articles/failed/unparsable": 1}
+
+
+def test_pipeline_drops_a_bare_html_element_body(crawler: Crawler) -> None:
+    pipeline = build_from_crawler(CleanPipeline, crawler)
+    with pytest.raises(DropItem, match="1638625001"):
+        pipeline.process_item(article("<html><head></head></html>"))
+
+
+def test_pipeline_passes_deleted_articles_through(crawler: Crawler) -> None:
+    pipeline = build_from_crawler(CleanPipeline, crawler)
+    item = article("")
+    item.deleted_at = datetime(2021, 12, 5, tzinfo=UTC)
+    assert pipeline.process_item(item) is item
+    assert (item.title, item.body_html) == ("", "")
+    assert crawler.stats is not None
+    assert crawler.stats.get_stats() == {}
+
+
+# --- normalise: the article's own fields from its source fields -----------------
+
+
+def test_normalise_prefers_the_list_title_and_author_over_the_page() -> None:
+    item = Article(
+        "1638625001",
+        PAGE.split("?")[0],
+        ArticleSource(
+            list_title=" 列表\n标题 ",
+            page_title="页面标题",
+            list_author="封面\x00新闻",
+            page_author="新华社",
+            html="<p>x</p>",
+        ),
+    )
+    normalise(item)
+    assert (item.title, item.author) == ("列表 标题", "封面新闻")
+
+
+def test_normalise_falls_back_to_the_page_title_and_author() -> None:
+    item = Article(
+        "1638625001",
+        PAGE.split("?")[0],
+        ArticleSource(page_title="他说''好''", page_author=" 新华社\t", html="<p>x</p>"),
+    )
+    normalise(item)
+    assert (item.title, item.author) == ('他说"好"', "新华社")
+
+
+def test_normalise_cleans_the_body_and_empties_the_source_html() -> None:
+    raw = f'<p>x</p><img data-src="{CDN}/a.jpeg?imageView2/2/w/640"><img src="{CDN}/a.jpeg">'
+    item = Article("1638625001", PAGE.split("?")[0], ArticleSource(html=raw))
+    normalise(item)
+    assert item.body_html == f'<p>x</p><img src="{CDN}/a.jpeg"><img src="{CDN}/a.jpeg">'
+    assert item.image_refs == (ImageRef(f"{CDN}/a.jpeg"), ImageRef(f"{CDN}/a.jpeg"))
+    assert item.image_urls == [f"{CDN}/a.jpeg"]
+    assert item.source.html == ""
+
+
+@pytest.mark.parametrize(
+    ("cover", "expected"),
+    [
+        pytest.param(f"{CDN}/c.jpeg?imageView2/2/w/230/q/80", f"{CDN}/c.jpeg", id="rendition"),
+        pytest.param("/qupost/c.png", "http://html2.qktoutiao.com/qupost/c.png", id="rooted"),
+        pytest.param("c.png", "http://html2.qktoutiao.com/detail/2021/12/04/c.png", id="relative"),
+        pytest.param("javascript:alert(1)", None, id="javascript"),
+        pytest.param(None, None, id="none"),
+    ],
+)
+def test_normalise_resolves_the_cover(cover: str | None, expected: str | None) -> None:
+    item = Article("1638625001", PAGE.split("?")[0], ArticleSource(cover=cover, html="<p>x</p>"))
+    normalise(item)
+    assert item.cover_url == expected
+    assert item.all_image_urls == ([expected] if expected else [])

@@ -8,10 +8,17 @@ from zoneinfo import ZoneInfo
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from scrapy.crawler import Crawler
+from scrapy.utils.misc import build_from_crawler
+from scrapy.utils.test import get_crawler
 
-from pipelines.dates import normalise_date, parse_timezone
+from crawler.config import ConfigError, parse_timezone
+from crawler.items import ListingItem
+from pipelines.dates import DatePipeline, choose_date, normalise_date
+from storage.article import Article, ArticleSource
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
+ARTICLE_URL = "http://html2.qktoutiao.com/detail/2021/12/04/1638625001.html"
 # 18:00 in Shanghai, so Shanghai and UTC are on the same calendar day.
 NOW = datetime(2021, 12, 5, 10, 0, tzinfo=UTC)
 # 01:00 on 6 December in Shanghai while still 5 December in UTC.
@@ -252,3 +259,109 @@ def test_parse_timezone_unknown(name: str) -> None:
     with pytest.raises(ValueError, match="unknown time zone") as excinfo:
         parse_timezone(name)
     assert "\n" not in str(excinfo.value)
+
+
+# --- choose_date and the pipeline -----------------------------------------------
+
+
+def dated(
+    publish_time: str | None = None,
+    page_time: str | None = None,
+    show_time: str | None = None,
+    crawled_at: datetime | None = NOW,
+) -> Article:
+    source = ArticleSource(publish_time=publish_time, page_time=page_time, show_time=show_time)
+    return Article("1638625001", ARTICLE_URL, source, crawled_at=crawled_at)
+
+
+@pytest.mark.parametrize(
+    ("article", "expected", "source"),
+    [
+        pytest.param(
+            dated("1638625752000", "昨天 13:49", "1638626000"),
+            utc(2021, 12, 4, 13, 49, 12),
+            "list",
+            id="list-first",
+        ),
+        pytest.param(
+            dated(None, "2021-12-04 21:49", "1638626000"),
+            utc(2021, 12, 4, 13, 49),
+            "page",
+            id="page-without-list",
+        ),
+        pytest.param(
+            dated("946684799000", "昨天 13:49"),
+            utc(2021, 12, 4, 5, 49),
+            "page",
+            id="implausible-list-skipped",
+        ),
+        pytest.param(
+            dated(None, "来源：新华社", "1638626000"),
+            utc(2021, 12, 4, 13, 53, 20),
+            "show_time",
+            id="show-time-last",
+        ),
+        pytest.param(dated(), NOW, "crawl", id="crawl-time"),
+        pytest.param(dated("0", "abc", "99999999999999999"), NOW, "crawl", id="all-garbage"),
+    ],
+)
+def test_choose_date_order(article: Article, expected: datetime, source: str) -> None:
+    value, used = choose_date(article, NOW, SHANGHAI)
+    assert_exact(value, expected)
+    assert used == source
+
+
+def test_choose_date_crawl_time_is_utc() -> None:
+    value, used = choose_date(dated(), NOW.astimezone(SHANGHAI), SHANGHAI)
+    assert_exact(value, NOW)
+    assert used == "crawl"
+
+
+def date_pipeline(**settings: str) -> tuple[DatePipeline, Crawler]:
+    crawler = get_crawler(settings_dict=settings)
+    return build_from_crawler(DatePipeline, crawler), crawler
+
+
+def test_pipeline_sets_the_date_and_counts_its_source() -> None:
+    pipeline, crawler = date_pipeline()
+    first, second = dated(page_time="2021-12-04 21:49"), dated(page_time="3小时前")
+    assert pipeline.process_item(first) is first
+    assert pipeline.process_item(second) is second
+    assert (first.published_at, first.date_source) == (utc(2021, 12, 4, 13, 49), "page")
+    assert (second.published_at, second.date_source) == (utc(2021, 12, 5, 7, 0), "page")
+    assert crawler.stats is not None
+    assert crawler.stats.get_stats() == {"qupost/dates/page": 2}
+
+
+def test_pipeline_reads_naive_times_in_the_configured_zone() -> None:
+    pipeline, _ = date_pipeline(QUPOST_TIMEZONE="UTC")
+    item = pipeline.process_item(dated(page_time="2021-12-04 21:49"))
+    assert_exact(item.published_at, utc(2021, 12, 4, 21, 49))
+
+
+def test_pipeline_refuses_an_unknown_zone() -> None:
+    with pytest.raises(ConfigError, match=r"^QUPOST_TIMEZONE: unknown time zone"):
+        date_pipeline(QUPOST_TIMEZONE="Mars/Olympus")
+
+
+def test_pipeline_stamps_the_crawl_time_when_missing() -> None:
+    pipeline, crawler = date_pipeline()
+    before = datetime.now(UTC)
+    item = pipeline.process_item(dated(crawled_at=None))
+    after = datetime.now(UTC)
+    assert item.crawled_at is not None and before <= item.crawled_at <= after
+    assert (item.published_at, item.date_source) == (item.crawled_at, "crawl")
+    assert crawler.stats is not None
+    assert crawler.stats.get_stats() == {"qupost/dates/crawl": 1}
+
+
+def test_pipeline_passes_deleted_articles_and_other_items_through() -> None:
+    pipeline, crawler = date_pipeline()
+    deleted = dated("1638625752000")
+    deleted.deleted_at = NOW
+    listing = ListingItem(cid=1, qupost_ids=["1638625001"])
+    assert pipeline.process_item(deleted) is deleted
+    assert (deleted.published_at, deleted.date_source) == (None, "")
+    assert pipeline.process_item(listing) is listing
+    assert crawler.stats is not None
+    assert crawler.stats.get_stats() == {}

@@ -18,7 +18,6 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from crawler.pages import (
-    ArticlePage,
     ListPage,
     PageError,
     is_deleted,
@@ -29,6 +28,7 @@ from crawler.pages import (
 from crawler.urls import is_http_url, is_valid_id
 from fakesite.images import make_image, png_bomb
 from pipelines.images import ImageFailed, ImageInfo, measure_image
+from storage.article import Article, ArticleSource
 
 FUZZ = settings(
     max_examples=250,
@@ -116,9 +116,10 @@ def test_parse_list_raises_only_page_error(body: bytes) -> None:
         return
     assert isinstance(listing, ListPage)
     for entry in listing.entries:
+        assert isinstance(entry, Article)
         assert is_valid_id(entry.qupost_id) and entry.qupost_id.isascii()
-        assert is_http_url(entry.url) and is_http_url(entry.canonical_url)
-        assert entry.detail_url is None or is_http_url(entry.detail_url)
+        assert is_http_url(entry.source.url) and is_http_url(entry.original_url)
+        assert entry.source.detail_url is None or is_http_url(entry.source.detail_url)
     assert listing.min_time is None or is_valid_id(listing.min_time)
     assert len({e.qupost_id for e in listing.entries}) == len(listing.entries)
 
@@ -151,8 +152,10 @@ def article_pages(draw: st.DrawFn) -> str:
 def test_parse_article_raises_only_page_error(text: str) -> None:
     page = only_page_errors(parse_article, text)
     if page is not None:
-        assert isinstance(page, ArticlePage)
-        assert isinstance(page.title, str) and isinstance(page.time_text, str)
+        assert isinstance(page, ArticleSource)
+        assert isinstance(page.page_title, str) and isinstance(page.html, str)
+        # No time found is None, never an empty string.
+        assert page.page_time is None or (isinstance(page.page_time, str) and page.page_time)
 
 
 @st.composite
@@ -179,7 +182,7 @@ def detail_bodies(draw: st.DrawFn) -> bytes:
 def test_parse_detail_json_raises_only_page_error(body: bytes) -> None:
     page = only_page_errors(parse_detail_json, body)
     if page is not None:
-        assert isinstance(page, ArticlePage) and page.body_html
+        assert isinstance(page, ArticleSource) and page.html
 
 
 @given(st.integers(min_value=-1, max_value=1000), st.binary(max_size=5000))

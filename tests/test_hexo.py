@@ -1,4 +1,4 @@
-"""Real Hexo: qupost's output built by ``hexo generate`` with pinned themes from npm (issue 7).
+"""Real Hexo: qupost's output built by ``hexo generate`` with pinned themes from npm.
 
 Hexo, its default theme (landscape), Butterfly and Volantis are pinned in
 ``tests/hexo/package.json`` and its lockfile. ``npm ci`` installs them once into
@@ -70,7 +70,7 @@ BUTTERFLY_KEYS = '["cover","top_img"]'
 
 HOSTILE_ID = "1638700001"
 # YAML-hostile: a leading "*", ": ", " #", both quote styles, Qutoutiao's '' for ",
-# template syntax and markup. '' becomes " (SPEC, "title").
+# template syntax and markup. '' becomes " (Qutoutiao writes '' for ").
 HOSTILE_TITLE = (
     "*快讯* & 标题: #不是注释 “引号” 'single' \"double\" ''两个单引号'' "
     "{{ site.title }} {% raw %} <b>粗</b> | / 100%"

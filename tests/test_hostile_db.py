@@ -24,7 +24,8 @@ from sqlalchemy import event
 
 from fakesite.server import FakeServer
 from fakesite.site import build_site
-from storage.repository import ImageRecord, PostInput, Repository, StorageError
+from storage.article import Article, ImageRecord, ImageRef
+from storage.repository import Repository, StorageError
 from tests.conftest import ROOT, run_crawl
 from tests.hostile import assert_clean_run, assert_written
 
@@ -43,9 +44,9 @@ HOSTILE_TEXT = [
 NUL_TEXT = "a\x00b\x00"
 
 
-def post_input(qupost_id: str, text: str) -> PostInput:
+def post_input(qupost_id: str, text: str) -> Article:
     now = datetime(2021, 12, 4, 13, 49, 12, tzinfo=UTC)
-    return PostInput(
+    return Article(
         qupost_id=qupost_id,
         title=text,
         author=text,
@@ -54,8 +55,8 @@ def post_input(qupost_id: str, text: str) -> PostInput:
         original_url=f"http://html2.qktoutiao.com/detail/2021/12/04/{qupost_id}.html",
         body_html=f"<p>{text}</p>",
         cover_url=f"http://static.1sapp.com/{text}.jpeg",
-        image_urls=[f"http://static.1sapp.com/{text}/1.jpeg"],
-        cid=1,
+        image_refs=(ImageRef(f"http://static.1sapp.com/{text}/1.jpeg"),),
+        channels=(1,),
         crawled_at=now,
     )
 
@@ -75,21 +76,23 @@ def round_trip(repo: Repository, texts: list[str]) -> None:
     for n, text in enumerate(texts):
         qupost_id = str(1638600000 + n)
         with repo.transaction() as tx:
-            assert tx.upsert_post(post_input(qupost_id, text)) == "new"
+            assert tx.upsert_article(post_input(qupost_id, text)) == "new"
         image = ImageRecord(
             url=f"http://static.1sapp.com/{text}.jpeg", status="failed", reason=text
         )
-        repo.record_image(image, None)
-        stored = repo.load_post(qupost_id)
+        with repo.transaction() as tx:
+            tx.record_images([image], None, datetime(2021, 12, 5, 1, 0, tzinfo=UTC))
+        stored = repo.load_article(qupost_id)
         assert stored is not None
         assert (stored.title, stored.author) == (text, text)
         assert stored.body_html == f"<p>{text}</p>"
         assert stored.cover_url == image.url
-        assert repo.image(image.url) == ImageRecord(
+        assert repo.images_for([image.url]).get(image.url) == ImageRecord(
             url=image.url, status="failed", reason=text, run_id=None
         )
+        assert stored.images == {image.url: image}
         with repo.transaction() as tx:
-            assert tx.upsert_post(post_input(qupost_id, text)) == "unchanged"
+            assert tx.upsert_article(post_input(qupost_id, text)) == "unchanged"
     # The values travelled as parameters: not one of them is in the SQL text.
     for text in texts:
         needle = text[:20]
@@ -138,10 +141,10 @@ def test_postgresql_refuses_nul_as_one_storage_error(pg_repo: Repository) -> Non
         pytest.raises(StorageError, match="cannot contain NUL") as caught,
         pg_repo.transaction() as tx,
     ):
-        tx.upsert_post(post_input("1638600000", NUL_TEXT))
+        tx.upsert_article(post_input("1638600000", NUL_TEXT))
     assert "\n" not in str(caught.value)
     # Nothing half-written: the transaction rolled back.
-    assert pg_repo.load_post("1638600000") is None
+    assert pg_repo.load_article("1638600000") is None
 
 
 @pytest.mark.e2e

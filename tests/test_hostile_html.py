@@ -19,8 +19,8 @@ import pytest
 from fakesite.server import FakeServer
 from fakesite.site import build_site
 from pipelines.clean import ALLOWED_TAGS, clean_html
+from storage.article import Article, ImageRecord
 from storage.hexo import RenderOptions, render_post
-from storage.repository import ImageRecord, PostRecord
 from tests.conftest import run_crawl, split_post
 from tests.hostile import assert_clean_run, assert_written, one_line, stat
 
@@ -88,12 +88,12 @@ def rendered_body(raw: str) -> str:
         ref.url: ImageRecord(ref.url, "stored", "2021/12/04/" + "a" * 40 + ".jpeg", 10, 20)
         for ref in images[:1]
     }
-    post = PostRecord(
+    post = Article(
         qupost_id="1638625001",
+        original_url=BASE,
         title="t",
         author="a",
         published_at=datetime(2021, 12, 4, tzinfo=UTC),
-        original_url=BASE,
         body_html=body,
         cover_url=None,
         updated_at=None,

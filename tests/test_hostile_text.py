@@ -1,7 +1,7 @@
 """Hostile titles and text through the real crawl: YAML, Hexo templates, control characters.
 
 Every title round-trips through the written post exactly, with control
-characters removed, ``''`` read as ``"`` and whitespace folded (SPEC "title").
+characters removed, ``''`` read as ``"`` and whitespace folded (README, "title").
 Template text in the body stays literal because every post says
 ``disableNunjucks: true``, and nothing in the text can end the front matter.
 """
@@ -22,7 +22,7 @@ from tests.hostile import assert_clean_run, assert_written
 pytestmark = pytest.mark.e2e
 
 # (title as the source sends it, title as the post must say it)
-TITLES: list[tuple[str, str]] = [
+TITLES: list[tuple[str, str | None]] = [
     ("引号'单'\"双\"“弯”「角」", "引号'单'\"双\"“弯”「角」"),
     ("''他说''：好", '"他说"：好'),
     ("冒号: 井号 # 注释", "冒号: 井号 # 注释"),

@@ -14,8 +14,6 @@ import pytest
 from scrapy.http import HtmlResponse
 
 from crawler.pages import (
-    ArticlePage,
-    ListEntry,
     PageError,
     is_deleted,
     parse_article,
@@ -24,6 +22,7 @@ from crawler.pages import (
 )
 from crawler.urls import canonical_url, jsonp_url, resolve_image_url
 from fakesite.site import FakeArticle, FakeSite, build_site
+from storage.article import Article, ArticleSource
 
 HOST = "http://html2.qktoutiao.com"
 PAGE = f"{HOST}/detail/2021/12/04/1638625001.html"
@@ -81,20 +80,23 @@ def ad_row() -> dict[str, Any]:
     }
 
 
-def entry(qupost_id: str = "1638625001", **changes: Any) -> ListEntry:
+def entry(qupost_id: str = "1638625001", **changes: Any) -> Article:
+    """The article record ``parse_list`` makes of ``row(qupost_id)``; changes are source fields."""
     values: dict[str, Any] = {
-        "qupost_id": qupost_id,
         "url": f"{HOST}/detail/2021/12/04/{qupost_id}.html?content_type=1&key=k1&dtu=200",
-        "canonical_url": f"{HOST}/detail/2021/12/04/{qupost_id}.html",
-        "title": "“十四五”期间重庆将改造老旧小区住宅4.35万栋",
+        "list_title": "“十四五”期间重庆将改造老旧小区住宅4.35万栋",
         "detail_url": f"{HOST}/detail/json/{qupost_id}.json?key=k1",
         "publish_time": "1638625752000",
         "show_time": "1638626000",
-        "author": "封面新闻",
-        "cover_url": f"{CDN}/0f93.jpeg?imageView2/2/w/230/q/80",
+        "list_author": "封面新闻",
+        "cover": f"{CDN}/0f93.jpeg?imageView2/2/w/230/q/80",
     }
     values.update(changes)
-    return ListEntry(**values)
+    return Article(
+        qupost_id=qupost_id,
+        original_url=f"{HOST}/detail/2021/12/04/{qupost_id}.html",
+        source=ArticleSource(**values),
+    )
 
 
 # --- list API -----------------------------------------------------------------
@@ -113,18 +115,19 @@ def test_parse_list_on_the_fake_site() -> None:
     first = page.entries[0]
     article = site.articles["1638600000"]
     assert "&amp;key=" in raw_rows[0]["url"]
-    assert first.url == raw_rows[0]["url"].replace("&amp;", "&")
-    assert first.url.startswith(
+    source = first.source
+    assert source.url == raw_rows[0]["url"].replace("&amp;", "&")
+    assert source.url.startswith(
         "http://127.0.0.1/detail/2021/12/04/1638600000.html?content_type=1&key="
     )
-    assert first.canonical_url == "http://127.0.0.1/detail/2021/12/04/1638600000.html"
-    assert first.title == article.title
-    assert first.publish_time == str(article.publish_ms) == "1638622800000"
-    assert first.show_time == raw_rows[0]["show_time"]
-    assert first.author == (article.source_name or article.nickname)
-    assert first.detail_url is not None
-    assert first.detail_url.startswith("http://127.0.0.1/detail/json/1638600000.json?key=")
-    assert first.cover_url == f"http://127.0.0.1{article.cover}?imageView2/2/w/230/q/80"
+    assert first.original_url == "http://127.0.0.1/detail/2021/12/04/1638600000.html"
+    assert source.list_title == article.title
+    assert source.publish_time == str(article.publish_ms) == "1638622800000"
+    assert source.show_time == raw_rows[0]["show_time"]
+    assert source.list_author == (article.source_name or article.nickname)
+    assert source.detail_url is not None
+    assert source.detail_url.startswith("http://127.0.0.1/detail/json/1638600000.json?key=")
+    assert source.cover == f"http://127.0.0.1{article.cover}?imageView2/2/w/230/q/80"
 
 
 def test_parse_list_unescapes_urls() -> None:
@@ -200,7 +203,13 @@ def test_optional_fields_fall_back() -> None:
     )
     page = parse_list(envelope([raw]))
     assert page.entries == [
-        entry(publish_time=None, show_time=None, author="趣友小王", cover_url=None, detail_url=None)
+        entry(
+            publish_time=None,
+            show_time=None,
+            list_author="趣友小王",
+            cover=None,
+            detail_url=None,
+        )
     ]
 
 
@@ -289,11 +298,11 @@ def test_parse_article_on_a_fake_page() -> None:
     site = FakeSite()
     article = site.add_article(fake_article())
     page = parse_article(as_text(site.page_html(article)))
-    assert page == ArticlePage(
-        title="“十四五”期间重庆将改造老旧小区住宅4.35万栋",
-        source="封面新闻",
-        time_text="2021-12-04 21:49",
-        body_html=EXPECTED_CONTENT,
+    assert page == ArticleSource(
+        page_title="“十四五”期间重庆将改造老旧小区住宅4.35万栋",
+        page_author="封面新闻",
+        page_time="2021-12-04 21:49",
+        html=EXPECTED_CONTENT,
     )
 
 
@@ -302,22 +311,23 @@ def test_gbk_page_is_decoded_by_its_meta_charset() -> None:
     article = site.add_article(fake_article(charset="gbk"))
     body = site.page_html(article)
     assert "“十四五”".encode("gbk") in body
-    assert parse_article(body.decode("utf-8", errors="replace")).title != article.title
+    assert parse_article(body.decode("utf-8", errors="replace")).page_title != article.title
     page = parse_article(as_text(body))
-    assert page.title == "“十四五”期间重庆将改造老旧小区住宅4.35万栋"
-    assert page.source == "封面新闻"
-    assert page.body_html == EXPECTED_CONTENT
+    assert page.page_title == "“十四五”期间重庆将改造老旧小区住宅4.35万栋"
+    assert page.page_author == "封面新闻"
+    assert page.html == EXPECTED_CONTENT
 
 
 def test_page_without_content_leaves_the_body_to_the_detail_json() -> None:
     site = FakeSite()
     article = site.add_article(fake_article(mode="detail", info_time="昨天 13:49"))
     page = parse_article(as_text(site.page_html(article)))
-    assert page == ArticlePage(
-        title="“十四五”期间重庆将改造老旧小区住宅4.35万栋",
-        source="封面新闻",
-        time_text="昨天 13:49",
-        body_html=None,
+    # No div.content: the body is empty ("" now, None before), for the detail JSON to fill.
+    assert page == ArticleSource(
+        page_title="“十四五”期间重庆将改造老旧小区住宅4.35万栋",
+        page_author="封面新闻",
+        page_time="昨天 13:49",
+        html="",
     )
 
 
@@ -328,18 +338,18 @@ def test_page_without_content_leaves_the_body_to_the_detail_json() -> None:
         ("新华社 3小时前", "新华社", "3小时前"),
         ("昨天 13:49 封面新闻", "封面新闻", "昨天 13:49"),
         ("中国新闻网 12月05日 08:30", "中国新闻网", "12月05日 08:30"),
-        ("", "", ""),
+        ("", "", None),
     ],
 )
-def test_info_line_forms(info: str, source: str, time_text: str) -> None:
+def test_info_line_forms(info: str, source: str, time_text: str | None) -> None:
     text = f'<div class="article"><h1>T</h1><div class="info">{info}</div></div>'
     page = parse_article(text)
-    assert (page.title, page.source, page.time_text) == ("T", source, time_text)
+    assert (page.page_title, page.page_author, page.page_time) == ("T", source, time_text)
 
 
 @pytest.mark.parametrize("text", ["", "<html><body>nothing</body></html>", "not <html at all"])
 def test_pages_without_an_article_give_an_empty_page(text: str) -> None:
-    assert parse_article(text) == ArticlePage()
+    assert parse_article(text) == ArticleSource()
 
 
 # --- detail JSON and JSONP ----------------------------------------------------
@@ -349,11 +359,11 @@ def detail_bytes(site: FakeSite, article: FakeArticle) -> bytes:
     return json.dumps(site.detail_json(article), ensure_ascii=False).encode("utf-8")
 
 
-EXPECTED_DETAIL = ArticlePage(
-    title="“十四五”期间重庆将改造老旧小区住宅4.35万栋",
-    source="封面新闻",
-    time_text="2021-12-04 21:49",
-    body_html=EXPECTED_CONTENT.removeprefix('<div class="content">').removesuffix("</div>"),
+EXPECTED_DETAIL = ArticleSource(
+    page_title="“十四五”期间重庆将改造老旧小区住宅4.35万栋",
+    page_author="封面新闻",
+    page_time="2021-12-04 21:49",
+    html=EXPECTED_CONTENT.removeprefix('<div class="content">').removesuffix("</div>"),
 )
 
 
@@ -376,7 +386,7 @@ def test_jsonp_detail(prefix: str, suffix: str) -> None:
 
 def test_detail_wrapped_in_a_data_object() -> None:
     body = json.dumps({"code": 0, "data": {"detail": "<p>x</p>", "title": "t"}}).encode()
-    assert parse_detail_json(body) == ArticlePage(title="t", body_html="<p>x</p>")
+    assert parse_detail_json(body) == ArticleSource(page_title="t", html="<p>x</p>")
 
 
 def test_video_detail_is_refused_as_video() -> None:

@@ -14,10 +14,23 @@ from tests.conftest import run_crawl
 pytestmark = pytest.mark.e2e
 
 SUMMARY = re.compile(
+    r"\[qupost.summary\] (?P<level>[A-Z]+): "
     r"qupost run \d+ finished in [\d.]+s: (\d+) new, (\d+) updated, (\d+) unchanged, "
-    r"(\d+) deleted, (\d+) failed \(of (\d+) listed\); images (\d+) downloaded, (\d+) failed; "
-    r"exit status (\d+)"
+    r"(\d+) deleted, (\d+) failed, (\d+) skipped \(of (\d+) listed\); "
+    r"images (\d+) downloaded, (\d+) failed; exit status (\d+)"
 )
+
+
+def summary_of(stderr: str) -> tuple[str, list[int]]:
+    """The one summary line's level and its numbers, in the order they are printed."""
+    found = [m for line in stderr.splitlines() if (m := SUMMARY.search(line))]
+    assert len(found) == 1, stderr[-3000:]
+    return found[0]["level"], [int(v) for v in found[0].groups()[1:]]
+
+
+def assert_adds_up(numbers: list[int]) -> None:
+    new, updated, unchanged, deleted, failed, skipped, listed = numbers[:7]
+    assert new + updated + unchanged + deleted + failed + skipped == listed, numbers
 
 
 def test_progress_lines_while_crawling(tmp_path: Path) -> None:
@@ -52,15 +65,32 @@ def test_quiet_run_prints_only_problems_and_the_summary(tmp_path: Path) -> None:
         result = run_crawl(server, tmp_path, "cid=1", LOG_LEVEL="WARNING")
     assert result.returncode == 0, result.stderr[-2000:]
     lines = [line for line in result.stderr.splitlines() if line.strip()]
-    assert all("WARNING" in line or "ERROR" in line for line in lines), lines
-    summaries = [m for line in lines if (m := SUMMARY.search(line))]
-    assert len(summaries) == 1
-    new, updated, unchanged, deleted, failed, listed, images, images_failed, status = (
-        int(v) for v in summaries[0].groups()
-    )
-    assert (new, updated, unchanged, deleted, failed, listed) == (3, 0, 0, 1, 0, 4)
-    assert (images, images_failed, status) == (5, 1, 0)
-    assert any("image not stored (HTTP 404)" in line for line in lines)
+    problems = [line for line in lines if not SUMMARY.search(line)]
+    assert all("WARNING" in line or "ERROR" in line for line in problems), problems
+    level, numbers = summary_of(result.stderr)
+    # A run that worked is not a warning, yet a quiet run still shows its summary.
+    assert level == "INFO"
+    new, updated, unchanged, deleted, failed, skipped, listed = numbers[:7]
+    assert (new, updated, unchanged, deleted, failed, skipped, listed) == (3, 0, 0, 1, 0, 0, 4)
+    assert numbers[7:] == [5, 1, 0]
+    assert any("image not stored (HTTP 404)" in line for line in problems)
+
+
+def test_the_summary_adds_up_on_a_first_run_and_a_rerun(tmp_path: Path) -> None:
+    site = build_site(8, channels=(1, 6))
+    ids = sorted(site.articles)
+    site.articles[ids[0]].mode = "deleted"
+    with FakeServer(site) as server:
+        site.faults[site.articles[ids[1]].page_path] = Fault(status=503, times=10)
+        first = run_crawl(server, tmp_path, "cid=1,6")
+        again = run_crawl(server, tmp_path, "cid=1,6")
+    _, numbers = summary_of(first.stderr)
+    assert_adds_up(numbers)
+    assert numbers[0] == 6 and numbers[3] == 1 and numbers[4] == 1
+    _, rerun = summary_of(again.stderr)
+    assert_adds_up(rerun)
+    # Stored articles are not fetched again: they count as unchanged, not as nothing.
+    assert rerun[0] == 0 and rerun[2] == 6, rerun
 
 
 def test_run_record_matches_the_summary(tmp_path: Path) -> None:

@@ -16,13 +16,14 @@ from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from pipelines.clean import clean_html, clean_text, clean_title
+from storage.article import Article, ImageRecord
 from storage.hexo import RenderOptions, post_path, render_post, write_if_changed
-from storage.repository import ImageRecord, PostRecord
 from tests.conftest import split_post
 from tests.test_hostile_html import VECTORS, executable_parts
 
 BASE = "http://html2.qktoutiao.com/detail/2021/12/04/1638625001.html"
-OPTIONS = RenderOptions()
+# Tags are channel ids named by the options; channel 1 is written as 热点.
+OPTIONS = RenderOptions(tag_names={1: "热点"})
 CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff\ufffe\uffff]")
 
 # Any code point, lone surrogates included (JSON can produce those).
@@ -77,17 +78,17 @@ bodies = st.one_of(
 )
 
 
-def record(title: str, author: str, body: str, images: dict[str, ImageRecord]) -> PostRecord:
-    return PostRecord(
+def record(title: str, author: str, body: str, images: dict[str, ImageRecord]) -> Article:
+    return Article(
         qupost_id="1638625001",
+        original_url=BASE,
+        channels=(1,),
         title=title,
         author=author,
         published_at=datetime(2021, 12, 4, 13, 49, 12, tzinfo=UTC),
-        original_url=BASE,
         body_html=body,
         cover_url=None,
         updated_at=None,
-        tags=["热点"],
         images=images,
     )
 
@@ -107,6 +108,7 @@ def test_front_matter_parses_back_to_the_cleaned_title(raw_title: str, raw_autho
     matter, body = split_post(text)
     assert matter["title"] == title
     assert matter["author"] == (author or "趣头条")
+    assert matter["tags"] == ["热点"]
     assert matter["disableNunjucks"] is True
     assert body == "<div>\n<p>x</p>\n</div>\n"
 

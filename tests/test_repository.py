@@ -12,8 +12,11 @@ from zoneinfo import ZoneInfo
 import pytest
 from sqlalchemy import select
 
+from crawler.channels import CHANNELS
+from storage.article import Article, ImageRecord, ImageRef
+from storage.hexo import RenderOptions, front_matter
 from storage.models import Post, PostImage
-from storage.repository import ImageRecord, PostInput, Repository, StorageError
+from storage.repository import Repository, StorageError, make_engine
 
 T0 = datetime(2021, 12, 4, 13, 49, 12, tzinfo=UTC)
 CRAWL1 = datetime(2021, 12, 5, 1, 0, tzinfo=UTC)
@@ -33,7 +36,11 @@ def repo(tmp_path: Path) -> Iterator[Repository]:
     repository.close()
 
 
-def post(qupost_id: str = "1638625001", **changes: Any) -> PostInput:
+def refs(*urls: str) -> tuple[ImageRef, ...]:
+    return tuple(ImageRef(url) for url in urls)
+
+
+def post(qupost_id: str = "1638625001", **changes: Any) -> Article:
     values: dict[str, Any] = {
         "qupost_id": qupost_id,
         "title": "“十四五”期间重庆将改造老旧小区住宅4.35万栋",
@@ -43,17 +50,32 @@ def post(qupost_id: str = "1638625001", **changes: Any) -> PostInput:
         "original_url": f"http://html2.qktoutiao.com/detail/2021/12/04/{qupost_id}.html",
         "body_html": f'<p>正文</p><p><img src="{CDN}/a.jpeg" data-size="600,240"></p>',
         "cover_url": f"{CDN}/cover.jpeg",
-        "image_urls": [f"{CDN}/a.jpeg"],
-        "cid": 1,
+        "image_refs": refs(f"{CDN}/a.jpeg"),
+        "channels": (1,),
         "crawled_at": CRAWL1,
     }
     values.update(changes)
-    return PostInput(**values)
+    return Article(**values)
 
 
-def upsert(repo: Repository, item: PostInput) -> str:
+def upsert(repo: Repository, item: Article) -> str:
     with repo.transaction() as tx:
-        return tx.upsert_post(item)
+        return tx.upsert_article(item)
+
+
+def tags(record: Article) -> list[str]:
+    """The tag names a post of ``record`` gets, as the crawl renders them."""
+    matter = front_matter(record, None, RenderOptions(tag_names=CHANNELS))
+    return list(matter.get("tags", []))
+
+
+def record_image(repo: Repository, image: ImageRecord, run_id: int | None) -> None:
+    with repo.transaction() as tx:
+        tx.record_images([image], run_id, CRAWL1)
+
+
+def image(repo: Repository, url: str) -> ImageRecord | None:
+    return repo.images_for([url]).get(url)
 
 
 def stored_date(repo: Repository, qupost_id: str) -> tuple[datetime, str]:
@@ -74,51 +96,62 @@ def image_rows(repo: Repository, qupost_id: str) -> list[tuple[int, str]]:
         return [(r[0], r[1]) for r in rows]
 
 
-# --- upsert_post --------------------------------------------------------------
+# --- upsert_article -----------------------------------------------------------
 
 
 def test_new_post_is_stored_and_read_back(repo: Repository, tmp_path: Path) -> None:
     assert upsert(repo, post()) == "new"
     assert (tmp_path / "catalog" / "qupost.db").is_file()
-    record = repo.load_post("1638625001")
+    record = repo.load_article("1638625001")
     assert record is not None
     assert record.qupost_id == "1638625001"
     assert record.title == "“十四五”期间重庆将改造老旧小区住宅4.35万栋"
     assert record.author == "封面新闻"
     assert record.published_at == T0
+    assert record.date_source == "list"
     assert record.original_url == "http://html2.qktoutiao.com/detail/2021/12/04/1638625001.html"
     assert record.body_html == post().body_html
     assert record.cover_url == f"{CDN}/cover.jpeg"
+    assert record.crawled_at == CRAWL1
     assert record.updated_at is None
-    assert record.tags == ["热点"]
+    assert record.deleted_at is None
+    assert record.channels == (1,)
+    assert tags(record) == ["热点"]
     assert record.images == {}
     assert image_rows(repo, "1638625001") == [(0, f"{CDN}/a.jpeg")]
 
 
 def test_missing_post_loads_as_none(repo: Repository) -> None:
-    assert repo.load_post("404") is None
+    assert repo.load_article("404") is None
+
+
+def test_an_article_without_publish_or_crawl_time_is_refused(repo: Repository) -> None:
+    for missing in (post(published_at=None), post(crawled_at=None)):
+        with pytest.raises(StorageError, match="no publish or crawl time"):
+            upsert(repo, missing)
+    assert repo.known_ids(["1638625001"]) == set()
 
 
 def test_same_content_is_unchanged_and_sets_no_updated(repo: Repository) -> None:
     upsert(repo, post())
     assert upsert(repo, post(crawled_at=CRAWL2)) == "unchanged"
-    record = repo.load_post("1638625001")
+    record = repo.load_article("1638625001")
     assert record is not None
     assert record.updated_at is None
 
 
 def test_changed_content_is_updated_once(repo: Repository) -> None:
     upsert(repo, post())
-    changed = post(body_html="<p>改写后的正文</p>", image_urls=[], crawled_at=CRAWL2)
+    changed = post(body_html="<p>改写后的正文</p>", image_refs=(), crawled_at=CRAWL2)
     assert upsert(repo, changed) == "updated"
-    record = repo.load_post("1638625001")
+    record = repo.load_article("1638625001")
     assert record is not None
     assert record.body_html == "<p>改写后的正文</p>"
     assert record.updated_at == CRAWL2
     assert image_rows(repo, "1638625001") == []
     # The same content again later is unchanged and keeps the first update time.
     assert upsert(repo, replace(changed, crawled_at=CRAWL3)) == "unchanged"
-    record = repo.load_post("1638625001")
+    record = repo.load_article("1638625001")
     assert record is not None
     assert record.updated_at == CRAWL2
 
@@ -126,26 +159,85 @@ def test_changed_content_is_updated_once(repo: Repository) -> None:
 def test_title_change_is_an_update(repo: Repository) -> None:
     upsert(repo, post())
     assert upsert(repo, post(title="新标题", crawled_at=CRAWL2)) == "updated"
-    record = repo.load_post("1638625001")
+    record = repo.load_article("1638625001")
     assert record is not None
     assert (record.title, record.updated_at) == ("新标题", CRAWL2)
 
 
 def test_tags_only_change_is_not_an_update(repo: Repository) -> None:
-    upsert(repo, post(cid=6))
-    assert upsert(repo, post(cid=1, crawled_at=CRAWL2)) == "unchanged"
-    record = repo.load_post("1638625001")
+    upsert(repo, post(channels=(6,)))
+    assert upsert(repo, post(channels=(1,), crawled_at=CRAWL2)) == "unchanged"
+    record = repo.load_article("1638625001")
     assert record is not None
-    assert record.tags == ["热点", "娱乐"]
+    assert record.channels == (1, 6)
+    assert tags(record) == ["热点", "娱乐"]
     assert record.updated_at is None
 
 
 def test_image_list_is_kept_in_order(repo: Repository) -> None:
     urls = [f"{CDN}/c.jpeg", f"{CDN}/a.jpeg", f"{CDN}/b.png"]
-    upsert(repo, post(image_urls=urls))
+    upsert(repo, post(image_refs=refs(*urls)))
     assert image_rows(repo, "1638625001") == list(enumerate(urls))
-    upsert(repo, post(body_html="<p>x</p>", image_urls=urls[::-1][:2], crawled_at=CRAWL2))
+    upsert(repo, post(body_html="<p>x</p>", image_refs=refs(*urls[::-1][:2]), crawled_at=CRAWL2))
     assert image_rows(repo, "1638625001") == [(0, f"{CDN}/b.png"), (1, f"{CDN}/a.jpeg")]
+
+
+def test_a_repeated_body_image_is_linked_once(repo: Repository) -> None:
+    urls = [f"{CDN}/a.jpeg", f"{CDN}/b.png", f"{CDN}/a.jpeg"]
+    upsert(repo, post(image_refs=refs(*urls)))
+    assert image_rows(repo, "1638625001") == [(0, f"{CDN}/a.jpeg"), (1, f"{CDN}/b.png")]
+
+
+# --- deleted at the source ----------------------------------------------------
+
+
+def test_deleted_article_back_with_the_same_content_is_restored_without_updated(
+    repo: Repository,
+) -> None:
+    upsert(repo, post())
+    with repo.transaction() as tx:
+        assert tx.mark_deleted("1638625001", CRAWL2) is True
+    gone = repo.load_article("1638625001")
+    assert gone is not None
+    assert gone.deleted_at == CRAWL2 and gone.deleted
+    assert repo.known_ids(["1638625001"]) == set()
+
+    assert upsert(repo, post(crawled_at=CRAWL3)) == "updated"
+    record = repo.load_article("1638625001")
+    assert record is not None
+    assert record.deleted_at is None and not record.deleted
+    assert record.updated_at is None
+    assert repo.known_ids(["1638625001"]) == {"1638625001"}
+    # Restored once: the same content again is plainly unchanged.
+    assert upsert(repo, post(crawled_at=CRAWL3)) == "unchanged"
+
+
+def test_deleted_article_back_with_changed_content_is_updated(repo: Repository) -> None:
+    upsert(repo, post())
+    with repo.transaction() as tx:
+        tx.mark_deleted("1638625001", CRAWL2)
+    changed = post(title="回来了", image_refs=(), crawled_at=CRAWL3)
+    assert upsert(repo, changed) == "updated"
+    record = repo.load_article("1638625001")
+    assert record is not None
+    assert (record.title, record.updated_at, record.deleted_at) == ("回来了", CRAWL3, None)
+    assert image_rows(repo, "1638625001") == []
+    assert repo.known_ids(["1638625001"]) == {"1638625001"}
+
+
+def test_iter_post_ids_leaves_out_deleted_articles_unless_asked(repo: Repository) -> None:
+    ids = [str(1638625001 + n) for n in range(5)]
+    for qupost_id in ids:
+        upsert(repo, post(qupost_id))
+    with repo.transaction() as tx:
+        tx.mark_deleted(ids[1], CRAWL2)
+        tx.mark_deleted(ids[4], CRAWL2)
+    with repo.reading() as tx:
+        # A batch smaller than the catalog pages through it.
+        assert list(tx.iter_post_ids(batch=2)) == [ids[0], ids[2], ids[3]]
+        assert list(tx.iter_post_ids()) == [ids[0], ids[2], ids[3]]
+        assert list(tx.iter_post_ids(batch=2, deleted=True)) == ids
+        assert list(tx.iter_post_ids(deleted=True)) == ids
 
 
 # --- dates --------------------------------------------------------------------
@@ -161,7 +253,7 @@ def test_refresh_with_a_worse_date_source_keeps_the_better_date(repo: Repository
     )
     assert upsert(repo, worse) == "updated"
     assert stored_date(repo, "1638625001") == (T0, "list")
-    record = repo.load_post("1638625001")
+    record = repo.load_article("1638625001")
     assert record is not None
     assert record.published_at == T0
 
@@ -186,7 +278,7 @@ def test_unchanged_refresh_with_a_better_date_source_replaces_the_date(
 def test_published_at_is_stored_in_utc_and_read_back_aware(repo: Repository) -> None:
     shanghai = datetime(2021, 12, 4, 21, 49, 12, tzinfo=ZoneInfo("Asia/Shanghai"))
     upsert(repo, post(published_at=shanghai))
-    record = repo.load_post("1638625001")
+    record = repo.load_article("1638625001")
     assert record is not None
     assert record.published_at == T0
     assert record.published_at.utcoffset() == timedelta(0)
@@ -204,7 +296,7 @@ def test_updated_at_is_read_back_aware(repo: Repository) -> None:
         repo,
         post(title="x", crawled_at=datetime(2021, 12, 6, 10, 0, tzinfo=ZoneInfo("Asia/Shanghai"))),
     )
-    record = repo.load_post("1638625001")
+    record = repo.load_article("1638625001")
     assert record is not None
     assert record.updated_at == datetime(2021, 12, 6, 2, 0, tzinfo=UTC)
     assert record.updated_at is not None and record.updated_at.tzinfo is UTC
@@ -224,7 +316,7 @@ def test_quotes_nul_and_emoji_round_trip(repo: Repository) -> None:
     author = "作者\x00😀'\""
     body = "<p>a\x00b 😀 \"q\" 'q' {{ x }} {% y %}</p>\n<p>第二行</p>"
     upsert(repo, post(title=title, author=author, body_html=body))
-    record = repo.load_post("1638625001")
+    record = repo.load_article("1638625001")
     assert record is not None
     assert (record.title, record.author, record.body_html) == (title, author, body)
     # Equal text means equal content: a second run is unchanged.
@@ -247,32 +339,33 @@ FAILED = ImageRecord(url=f"{CDN}/a.jpeg", status="failed", reason="HTTP 404")
 
 
 def test_stored_image_is_never_downgraded(repo: Repository) -> None:
-    repo.record_image(STORED, 1)
-    repo.record_image(FAILED, 2)
-    assert repo.image(STORED.url) == replace(STORED, run_id=1)
+    record_image(repo, STORED, 1)
+    record_image(repo, FAILED, 2)
+    assert image(repo, STORED.url) == replace(STORED, run_id=1)
 
 
 def test_failed_image_can_be_stored_later(repo: Repository) -> None:
-    repo.record_image(FAILED, 1)
-    assert repo.image(FAILED.url) == replace(FAILED, run_id=1)
-    repo.record_image(replace(FAILED, reason="timed out"), 2)
-    assert repo.image(FAILED.url) == replace(FAILED, reason="timed out", run_id=2)
-    repo.record_image(STORED, 3)
-    assert repo.image(STORED.url) == replace(STORED, run_id=3)
-    assert repo.image(STORED.url).stored  # type: ignore[union-attr]
+    record_image(repo, FAILED, 1)
+    assert image(repo, FAILED.url) == replace(FAILED, run_id=1)
+    record_image(repo, replace(FAILED, reason="timed out"), 2)
+    assert image(repo, FAILED.url) == replace(FAILED, reason="timed out", run_id=2)
+    record_image(repo, STORED, 3)
+    assert image(repo, STORED.url) == replace(STORED, run_id=3)
+    assert image(repo, STORED.url).stored  # type: ignore[union-attr]
 
 
 def test_unknown_image_is_none(repo: Repository) -> None:
-    assert repo.image(f"{CDN}/never.jpeg") is None
+    assert image(repo, f"{CDN}/never.jpeg") is None
+    assert repo.images_for([]) == {}
 
 
-def test_load_post_carries_its_image_and_cover_records(repo: Repository) -> None:
+def test_load_article_carries_its_image_and_cover_records(repo: Repository) -> None:
     upsert(repo, post())
     cover = ImageRecord(url=f"{CDN}/cover.jpeg", status="failed", reason="HTTP 404")
-    repo.record_image(STORED, None)
-    repo.record_image(cover, None)
-    repo.record_image(replace(STORED, url=f"{CDN}/unrelated.jpeg"), None)
-    record = repo.load_post("1638625001")
+    record_image(repo, STORED, None)
+    record_image(repo, cover, None)
+    record_image(repo, replace(STORED, url=f"{CDN}/unrelated.jpeg"), None)
+    record = repo.load_article("1638625001")
     assert record is not None
     assert record.images == {STORED.url: STORED, cover.url: cover}
 
@@ -286,64 +379,73 @@ def test_load_post_carries_its_image_and_cover_records(repo: Repository) -> None
             "published_at": datetime(2021, 12, 4, 21, 49, 12, 123456, ZoneInfo("Asia/Shanghai")),
             "cover_url": None,
             "author": "",
-            "image_urls": [],
+            "image_refs": (),
             "body_html": "<p>只有文字</p>",
         },
         # Two images and a cover that is also the first image; no channel of its own.
         {
-            "image_urls": [f"{CDN}/a.jpeg", f"{CDN}/b.png"],
+            "image_refs": refs(f"{CDN}/a.jpeg", f"{CDN}/b.png"),
             "cover_url": f"{CDN}/a.jpeg",
-            "cid": None,
+            "channels": (),
         },
     ],
 )
-def test_inserted_post_is_what_load_post_reads_back(
+def test_stored_view_is_what_load_article_reads_back(
     repo: Repository, changes: dict[str, Any]
 ) -> None:
-    # The storage pipeline renders a new post from inserted_post(); it must
+    # The storage pipeline renders a new post from stored_view(); it must
     # give exactly the record the catalog holds, or a rerun would rewrite it.
     item = post(**changes)
     with repo.transaction() as tx:
         tx.record_listing(6, [item.qupost_id])  # tagged by an earlier listing
         tx.record_images([STORED, replace(STORED, url=f"{CDN}/b.png")], None, CRAWL1)
-        assert tx.upsert_post(item) == "new"
-        fresh = tx.inserted_post(item)
-        assert fresh == tx.load_post(item.qupost_id)
-    assert fresh == repo.load_post(item.qupost_id)
-    assert "娱乐" in fresh.tags
-    assert fresh.published_at.tzinfo is not None
+        assert tx.upsert_article(item) == "new"
+        fresh = tx.stored_view(item)
+        assert fresh == tx.load_article(item.qupost_id)
+    assert fresh == repo.load_article(item.qupost_id)
+    assert 6 in fresh.channels
+    assert "娱乐" in tags(fresh)
+    assert fresh.published_at is not None and fresh.published_at.tzinfo is not None
 
 
 # --- listings and ids ---------------------------------------------------------
 
 
 def test_record_listing_returns_stored_posts_that_gained_the_channel(repo: Repository) -> None:
-    upsert(repo, post("1638625001", cid=1))
-    upsert(repo, post("1638625002", cid=6))
+    upsert(repo, post("1638625001", channels=(1,)))
+    upsert(repo, post("1638625002", channels=(6,)))
     with repo.transaction() as tx:
         gained = tx.record_listing(6, ["1638625002", "1638625001", "1638625003", "1638625001"])
     assert gained == ["1638625001"]
     with repo.transaction() as tx:
         assert tx.record_listing(6, ["1638625001", "1638625002"]) == []
         assert tx.record_listing(6, []) == []
-    record = repo.load_post("1638625001")
+    record = repo.load_article("1638625001")
     assert record is not None
-    assert record.tags == ["热点", "娱乐"]
+    assert tags(record) == ["热点", "娱乐"]
     # The membership of a post not stored yet is remembered for when it is.
-    upsert(repo, post("1638625003", cid=None))
-    later = repo.load_post("1638625003")
+    upsert(repo, post("1638625003", channels=()))
+    later = repo.load_article("1638625003")
     assert later is not None
-    assert later.tags == ["娱乐"]
+    assert tags(later) == ["娱乐"]
 
 
 def test_tags_are_ordered_by_channel_id(repo: Repository) -> None:
-    upsert(repo, post(cid=7))
+    upsert(repo, post(channels=(7,)))
     with repo.transaction() as tx:
         tx.record_listing(255, ["1638625001"])
         tx.record_listing(1, ["1638625001"])
-    record = repo.load_post("1638625001")
+    record = repo.load_article("1638625001")
     assert record is not None
-    assert record.tags == ["热点", "科技", "推荐"]
+    assert record.channels == (1, 7, 255)
+    assert tags(record) == ["热点", "科技", "推荐"]
+
+
+def test_an_article_listed_under_several_channels_keeps_them_all(repo: Repository) -> None:
+    assert upsert(repo, post(channels=(6, 1))) == "new"
+    record = repo.load_article("1638625001")
+    assert record is not None
+    assert record.channels == (1, 6)
 
 
 def test_known_ids(repo: Repository) -> None:
@@ -354,6 +456,7 @@ def test_known_ids(repo: Repository) -> None:
     with repo.transaction() as tx:
         assert tx.mark_deleted("1638625001", CRAWL2) is True
         assert tx.mark_deleted("1638625001", CRAWL3) is False
+        assert tx.mark_deleted("404", CRAWL3) is False
     assert repo.known_ids(["1638625001", "1638625002"]) == {"1638625002"}
 
 
@@ -363,6 +466,62 @@ def test_deleted_post_that_returns_is_updated(repo: Repository) -> None:
         tx.mark_deleted("1638625001", CRAWL2)
     assert upsert(repo, post(crawled_at=CRAWL3)) == "updated"
     assert repo.known_ids(["1638625001"]) == {"1638625001"}
+
+
+# --- runs ---------------------------------------------------------------------
+
+
+def test_running_runs_lists_the_runs_not_finished(repo: Repository) -> None:
+    with repo.reading() as tx:
+        assert tx.running_runs() == []
+    with repo.transaction() as tx:
+        first = tx.start_run("worker-a", "cid=1", CRAWL1)
+        second = tx.start_run("worker-b", "cid=6", CRAWL2)
+        third = tx.start_run("worker-a", "", CRAWL3)
+    assert len({first, second, third}) == 3
+    with repo.transaction() as tx:
+        tx.finish_run(second, {"status": "finished", "finished_at": CRAWL3})
+    with repo.reading() as tx:
+        assert sorted(tx.running_runs()) == sorted([(first, "worker-a"), (third, "worker-a")])
+    with repo.transaction() as tx:
+        tx.finish_run(first, {"status": "failed", "finished_at": CRAWL3})
+        tx.finish_run(third, {"status": "finished", "finished_at": CRAWL3})
+        assert tx.running_runs() == []
+
+
+# --- engines ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        pytest.param("mysql://x", "unsupported database 'mysql'", id="mysql"),
+        pytest.param("mysql+pymysql://u@h/db", "unsupported database 'mysql'", id="mysql-driver"),
+        pytest.param("oracle://u@h/db", "unsupported database 'oracle'", id="oracle"),
+        pytest.param("not a url", "not a database URL", id="malformed"),
+        pytest.param("", "not a database URL", id="empty"),
+        pytest.param(
+            "postgresql+psycopg://u@h:notaport/db",
+            "not a database URL",
+            id="malformed-port",
+        ),
+    ],
+)
+def test_make_engine_refuses_other_databases_and_malformed_urls(url: str, message: str) -> None:
+    with pytest.raises(StorageError, match=message):
+        make_engine(url)
+
+
+def test_repository_open_refuses_an_unsupported_database() -> None:
+    with pytest.raises(StorageError, match="unsupported database"):
+        Repository.open("mysql://x")
+
+
+def test_repository_open_reports_an_unusable_catalog_as_a_storage_error(tmp_path: Path) -> None:
+    path = tmp_path / "not-a-catalog.db"
+    path.write_bytes(b"not a database " * 100)
+    with pytest.raises(StorageError, match="not a database"):
+        Repository.open(f"sqlite:///{path}")
 
 
 # --- two handles on one file --------------------------------------------------
@@ -376,22 +535,22 @@ def test_two_repositories_on_one_file_stay_consistent(tmp_path: Path) -> None:
         assert second.known_ids(["1638625001"]) == {"1638625001"}
         assert upsert(second, post()) == "unchanged"
         assert upsert(second, post(title="第二个写入", crawled_at=CRAWL2)) == "updated"
-        record = first.load_post("1638625001")
+        record = first.load_article("1638625001")
         assert record is not None
         assert (record.title, record.updated_at) == ("第二个写入", CRAWL2)
 
-        second.record_image(STORED, 1)
-        first.record_image(FAILED, 2)
-        assert second.image(STORED.url) == replace(STORED, run_id=1)
+        record_image(second, STORED, 1)
+        record_image(first, FAILED, 2)
+        assert image(second, STORED.url) == replace(STORED, run_id=1)
 
         with first.transaction() as tx:
             assert tx.record_listing(6, ["1638625001"]) == ["1638625001"]
         with second.transaction() as tx:
             assert tx.record_listing(6, ["1638625001"]) == []
             assert tx.count_posts() == 1
-        record = second.load_post("1638625001")
+        record = second.load_article("1638625001")
         assert record is not None
-        assert record.tags == ["热点", "娱乐"]
+        assert tags(record) == ["热点", "娱乐"]
     finally:
         first.close()
         second.close()
@@ -399,6 +558,6 @@ def test_two_repositories_on_one_file_stay_consistent(tmp_path: Path) -> None:
 
 def test_a_failed_transaction_writes_nothing(repo: Repository) -> None:
     with pytest.raises(RuntimeError, match="boom"), repo.transaction() as tx:
-        tx.upsert_post(post())
+        tx.upsert_article(post())
         raise RuntimeError("boom")
     assert repo.known_ids(["1638625001"]) == set()

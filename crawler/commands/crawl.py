@@ -3,7 +3,7 @@
 Scrapy's own command exits 0 whatever happened inside the crawl.  This one
 exits 2 on bad arguments or settings (with one error line, before any
 request), and otherwise with the run's status: non-zero when the list API
-could not be read at all or when storage failed (see ``storage.runs``).
+could not be read at all or when storage failed (see ``crawler.catalog``).
 """
 
 from __future__ import annotations
@@ -11,13 +11,11 @@ from __future__ import annotations
 import argparse
 
 from scrapy.commands.crawl import Command as ScrapyCrawlCommand
-from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+from sqlalchemy.exc import SQLAlchemyError
 
+from crawler import stats as keys
 from crawler.commands import fail
-from crawler.spiders.qupost import ArgumentError as SpiderArgumentError
-from crawler.spiders.qupost import CrawlArgs
-from storage.config import render_options
-from storage.hexo import RenderError
+from crawler.config import ConfigError, CrawlArgs, QupostConfig
 from storage.repository import Repository, StorageError
 
 
@@ -38,26 +36,25 @@ class Command(ScrapyCrawlCommand):
         if self.crawler_process.bootstrap_failed:
             self.exitcode = 1
             return
-        status = crawler.stats.get_value("qupost/exit_status") if crawler.stats else None
+        status = crawler.stats.get_value(keys.EXIT_STATUS) if crawler.stats else None
         self.exitcode = int(status or 0)
 
     def check(self, spargs: dict[str, str]) -> str | None:
         """One line describing the first bad argument or setting, or None."""
         assert self.settings is not None
-        # Scrapyd adds its own "_job" argument; underscore names are not ours to judge.
-        known = {"cid", "pages", "limit", "url", "refresh"}
-        unknown = sorted(k for k in spargs if k not in known and not k.startswith("_"))
-        if unknown:
-            return f"unknown spider argument(s): {', '.join(unknown)}; see README"
         try:
-            CrawlArgs.parse(**{k: v for k, v in spargs.items() if k in known})
-            render_options(self.settings)
-        except (SpiderArgumentError, RenderError) as exc:
+            config = QupostConfig.from_settings(self.settings)
+            CrawlArgs.from_spider_kwargs(dict(spargs))
+        except ConfigError as exc:
             return str(exc)
-        url = self.settings.get("QUPOST_DATABASE_URL") or ""
-        try:
-            Repository.open(url).close()
-        except (StorageError, SQLAlchemyError, ArgumentError, OSError, ImportError) as exc:
-            detail = " ".join(str(getattr(exc, "orig", None) or exc).split())[:200]
-            return f"cannot open QUPOST_DATABASE_URL {url!r}: {detail}"
-        return None
+        return open_problem(config.database_url)
+
+
+def open_problem(url: str) -> str | None:
+    """Why the catalog at ``url`` cannot be opened (and brought up to date), or None."""
+    try:
+        Repository.open(url).close()
+    except (StorageError, SQLAlchemyError, OSError, ImportError) as exc:
+        detail = " ".join(str(getattr(exc, "orig", None) or exc).split())[:200]
+        return f"cannot open QUPOST_DATABASE_URL {url!r}: {detail}"
+    return None

@@ -13,6 +13,7 @@ from pathlib import Path
 from scrapy.commands import ScrapyCommand
 
 from crawler.commands import fail
+from crawler.config import ConfigError, QupostConfig
 
 
 class Command(ScrapyCommand):
@@ -50,6 +51,12 @@ class Command(ScrapyCommand):
             "QUPOST_SOURCE_DIR": str(out / "source"),
         }.items():
             self.settings.set(key, value, priority="cmdline")
+        try:
+            QupostConfig.from_settings(self.settings)
+        except ConfigError as exc:
+            server.stop()
+            self.exitcode = fail(str(exc))
+            return
         crawler = self.crawler_process.create_crawler("qupost")
         self.crawler_process.crawl(crawler, cid="1,6,7", pages="2", limit="20")
         try:

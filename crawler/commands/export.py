@@ -15,9 +15,8 @@ from scrapy.commands import ScrapyCommand
 from sqlalchemy.exc import SQLAlchemyError
 
 from crawler.commands import fail
-from storage.config import local_images_dir, render_options
+from crawler.config import ConfigError, QupostConfig
 from storage.export import export_tree
-from storage.hexo import RenderError
 from storage.repository import Repository, StorageError
 
 OVERRIDES = {
@@ -63,11 +62,11 @@ class Command(ScrapyCommand):
                     value = json.dumps([v.strip() for v in value.split(",") if v.strip()])
                 self.settings.set(setting, value, priority="cmdline")
         try:
-            options = render_options(self.settings)
-        except RenderError as exc:
+            config = QupostConfig.from_settings(self.settings)
+        except ConfigError as exc:
             self.exitcode = fail(str(exc))
             return
-        url = self.settings.get("QUPOST_DATABASE_URL")
+        url = config.database_url
         try:
             repo = Repository.open(url)
         except (StorageError, SQLAlchemyError, OSError) as exc:
@@ -75,11 +74,7 @@ class Command(ScrapyCommand):
             return
         try:
             result = export_tree(
-                repo,
-                Path(opts.to),
-                options,
-                local_images_dir(self.settings),
-                fsync=self.settings.getbool("QUPOST_FSYNC"),
+                repo, Path(opts.to), config.render, config.local_images_dir, fsync=config.fsync
             )
         except (StorageError, OSError, ValueError) as exc:
             self.exitcode = fail(f"export failed: {exc}")
@@ -87,7 +82,8 @@ class Command(ScrapyCommand):
         finally:
             repo.close()
         print(
-            f"qupost export: {result.posts} posts ({result.posts_written} written), "
+            f"qupost export: {result.posts} posts ({result.posts_written} written, "
+            f"{result.posts_removed} removed as deleted at the source), "
             f"{result.images} images ({result.images_copied} copied, "
             f"{result.images_missing} missing) into {opts.to}"
         )

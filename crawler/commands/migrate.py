@@ -13,8 +13,9 @@ from scrapy.commands import ScrapyCommand
 from sqlalchemy.exc import SQLAlchemyError
 
 from crawler.commands import fail
+from crawler.config import ConfigError, QupostConfig
 from storage.migrations import current_revision, head_revision, upgrade_schema
-from storage.repository import make_engine
+from storage.repository import StorageError, make_engine
 
 
 class Command(ScrapyCommand):
@@ -27,14 +28,18 @@ class Command(ScrapyCommand):
 
     def run(self, args: list[str], opts: argparse.Namespace) -> None:
         assert self.settings is not None
-        url = self.settings.get("QUPOST_DATABASE_URL")
+        try:
+            url = QupostConfig.from_settings(self.settings).database_url
+        except ConfigError as exc:
+            self.exitcode = fail(str(exc))
+            return
         try:
             engine = make_engine(url)
             with engine.connect() as conn:
                 before = current_revision(conn)
             upgrade_schema(engine)
             engine.dispose()
-        except (SQLAlchemyError, OSError) as exc:
+        except (StorageError, SQLAlchemyError, OSError) as exc:
             self.exitcode = fail(f"cannot migrate {url!r}: {' '.join(str(exc).split())[:200]}")
             return
         print(f"qupost migrate: {before or 'empty'} -> {head_revision()} at {url}")

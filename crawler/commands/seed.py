@@ -17,8 +17,9 @@ from scrapy.crawler import Crawler
 from scrapy.utils.misc import load_object
 
 from crawler.commands import fail
+from crawler.config import ConfigError, QupostConfig
 from crawler.profiles import distributed_settings
-from crawler.spiders.qupost import ArgumentError, QupostSpider
+from crawler.spiders.qupost import QupostSpider
 
 
 class Command(ScrapyCommand):
@@ -52,19 +53,20 @@ class Command(ScrapyCommand):
         assert self.settings is not None
         spargs = dict(arg.split("=", 1) for arg in opts.spargs if "=" in arg)
         settings = self.settings.copy()
-        for key, value in distributed_settings(settings).items():
-            settings.set(key, value, priority="spider")
         try:
+            config = QupostConfig.from_settings(settings)
+            for key, value in distributed_settings(config.redis_prefix).items():
+                settings.set(key, value, priority="spider")
             crawler = Crawler(QupostSpider, settings)
             spider = QupostSpider.from_crawler(crawler, **spargs)
-        except ArgumentError as exc:
+        except ConfigError as exc:
             self.exitcode = fail(str(exc))
             return
         try:
             scheduler = load_object(settings["SCHEDULER"]).from_settings(settings)
             scheduler.open(spider)
         except Exception as exc:  # redis errors have no common base across versions
-            self.exitcode = fail(f"cannot reach REDIS_URL {settings.get('REDIS_URL')!r}: {exc}")
+            self.exitcode = fail(f"cannot reach REDIS_URL {config.redis_url!r}: {exc}")
             return
         if not opts.keep_seen:
             scheduler.df.clear()

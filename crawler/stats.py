@@ -1,0 +1,77 @@
+"""qupost's stat keys, named once, and the article counts built from them.
+
+Every listed article ends in exactly one outcome, so the counts of one run
+add up: ``listed == new + updated + unchanged + deleted + failed + skipped``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+PREFIX = "qupost/"
+
+LIST_PAGES = "qupost/list/pages"
+LIST_ROWS = "qupost/list/rows"
+LIST_SKIPPED = "qupost/list/skipped/"  # + the kind of row: ad, duplicate, invalid…
+LIST_ERROR = "qupost/list/error/"  # + the reason
+
+ARTICLES_LISTED = "qupost/articles/listed"
+ARTICLES_FETCHED = "qupost/articles/fetched"
+ARTICLES_DETAIL_FALLBACK = "qupost/articles/fallback/detail"
+ARTICLES_REFUSED_DETAIL_URL = "qupost/articles/refused_detail_url"
+# The outcomes: each listed article gets exactly one.
+ARTICLES_NEW = "qupost/articles/new"
+ARTICLES_UPDATED = "qupost/articles/updated"
+ARTICLES_UNCHANGED = "qupost/articles/unchanged"
+ARTICLES_KNOWN = "qupost/articles/known"  # stored already, so not fetched: unchanged
+ARTICLES_DELETED = "qupost/articles/deleted"
+ARTICLES_FAILED = "qupost/articles/failed/"  # + the reason
+# Scrapy's own count of requests its duplicate filter dropped: an article
+# listed again in the same run (other channels list it too).
+ARTICLES_SKIPPED = "dupefilter/filtered"
+
+DATES = "qupost/dates/"  # + the date source used
+
+IMAGES_DOWNLOADED = "qupost/images/downloaded"
+IMAGES_REUSED = "qupost/images/reused"
+IMAGES_FAILED = "qupost/images/failed"
+IMAGES_FAILED_BY = "qupost/images/failed/"  # + the reason
+
+POSTS_WRITTEN = "qupost/posts/written"
+POSTS_RETAGGED = "qupost/posts/retagged"
+POSTS_REMOVED = "qupost/posts/removed"
+
+STORAGE_ERROR = "qupost/storage/error"
+REFUSED_FETCH = "qupost/refused_fetch"
+REFUSED_REDIRECT = "qupost/refused_redirect"
+REFUSED_ADDRESS = "qupost/refused_address"
+EXIT_STATUS = "qupost/exit_status"
+
+
+def failed(reason: str) -> str:
+    """The stat of an article that failed for ``reason`` (a short word)."""
+    return ARTICLES_FAILED + reason
+
+
+def _get(stats: Mapping[str, Any], key: str) -> int:
+    return int(stats.get(key, 0) or 0)
+
+
+def article_failures(stats: Mapping[str, Any]) -> int:
+    return sum(int(v) for k, v in stats.items() if k.startswith(ARTICLES_FAILED))
+
+
+def article_counts(stats: Mapping[str, Any]) -> dict[str, int]:
+    """The run's article and image counts, named like the ``runs`` columns."""
+    return {
+        "articles_listed": _get(stats, ARTICLES_LISTED),
+        "articles_new": _get(stats, ARTICLES_NEW),
+        "articles_updated": _get(stats, ARTICLES_UPDATED),
+        "articles_unchanged": _get(stats, ARTICLES_UNCHANGED) + _get(stats, ARTICLES_KNOWN),
+        "articles_deleted": _get(stats, ARTICLES_DELETED),
+        "articles_failed": article_failures(stats),
+        "articles_skipped": _get(stats, ARTICLES_SKIPPED),
+        "images_downloaded": _get(stats, IMAGES_DOWNLOADED),
+        "images_failed": _get(stats, IMAGES_FAILED),
+    }
