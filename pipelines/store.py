@@ -74,15 +74,15 @@ class StoragePipeline:
 
     def _store_deletion(self, article: Article) -> None:
         assert article.deleted_at is not None
-        self._inc(keys.ARTICLES_DELETED)
         try:
             with self.catalog.repo.transaction() as tx:
-                if not tx.mark_deleted(article.qupost_id, article.deleted_at):
-                    return
-                stored = tx.load_article(article.qupost_id)
+                marked = tx.mark_deleted(article.qupost_id, article.deleted_at)
+                stored = tx.load_article(article.qupost_id) if marked else None
                 changed = stored is not None and self._write(tx, article.qupost_id, stored)
         except (StorageError, OSError) as exc:
             self._not_saved(article, exc)
+        # Counted once saved, like every outcome: a failure is counted as failed instead.
+        self._inc(keys.ARTICLES_DELETED)
         if changed:
             self._inc(
                 keys.POSTS_REMOVED if stored and self._removes(stored) else keys.POSTS_WRITTEN

@@ -475,7 +475,7 @@ def make_engine(url: str) -> Engine:
         try:
             folder.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise StorageError(f"cannot create the catalog's folder {str(folder)!r}: {exc}") from exc
+            raise StorageError(f"cannot create the catalog folder {str(folder)!r}: {exc}") from exc
     engine = create_engine(url, connect_args={"timeout": 60, "isolation_level": None})
     event.listen(engine, "connect", _sqlite_on_connect)
     event.listen(engine, "begin", _sqlite_begin_immediate)

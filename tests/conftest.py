@@ -90,6 +90,31 @@ def crawl_command(server: FakeServer, out: Path, *args: str, **settings: object)
     return command
 
 
+def run_scrapy(
+    *args: str, timeout: float = 120, **settings: object
+) -> subprocess.CompletedProcess[str]:
+    """Run ``scrapy ARGS -s NAME=VALUE…`` as a real process from the repository root."""
+    command = [sys.executable, "-m", "scrapy", *args]
+    for key, value in settings.items():
+        command += ["-s", f"{key}={value}"]
+    return subprocess.run(
+        command,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+
+
+def export_catalog(
+    db: Path, source: Path, to: Path, *options: str, **settings: object
+) -> subprocess.CompletedProcess[str]:
+    """``scrapy export --to TO`` of the SQLite catalog ``db`` whose images are under ``source``."""
+    base = {"QUPOST_DATABASE_URL": f"sqlite:///{db}", "QUPOST_SOURCE_DIR": str(source)}
+    return run_scrapy("export", "--to", str(to), *options, **{**base, **settings})
+
+
 def run_crawl(
     server: FakeServer, out: Path, *args: str, timeout: float = 180, **settings: object
 ) -> CrawlResult:

@@ -70,7 +70,9 @@ def load_expected(name: str) -> bytes:
     """The expected post; a missing expectation is a failure, never a silent pass."""
     path = DATA / "golden" / f"{name}.md"
     if not path.is_file():
-        pytest.fail(f"golden expectation {path} is missing: write it by hand from the README's post format")
+        pytest.fail(
+            f"golden expectation {path} is missing: write it by hand from the README's post format"
+        )
     return path.read_bytes()
 
 

@@ -6,7 +6,6 @@ import os
 import signal
 import sqlite3
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -14,7 +13,7 @@ import pytest
 
 from fakesite.server import FakeServer
 from fakesite.site import build_site
-from tests.conftest import ROOT, crawl_command, run_crawl, split_post
+from tests.conftest import ROOT, crawl_command, export_catalog, run_crawl, split_post
 
 pytestmark = pytest.mark.e2e
 
@@ -181,26 +180,7 @@ def test_two_crawls_at_once_on_one_database(tmp_path: Path) -> None:
 
 
 def export(db: Path, target: Path, *options: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "scrapy",
-            "export",
-            "--to",
-            str(target),
-            *options,
-            "-s",
-            f"QUPOST_DATABASE_URL=sqlite:///{db}",
-            "-s",
-            f"QUPOST_SOURCE_DIR={db.parent / 'source'}",
-        ],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-    )
+    return export_catalog(db, db.parent / "source", target, *options)
 
 
 def test_export_equals_the_crawl_tree_and_rerenders_for_butterfly(tmp_path: Path) -> None:

@@ -20,15 +20,24 @@ from storage.repository import Repository, StorageError
 
 
 class Command(ScrapyCrawlCommand):
+    problem: str | None = None
+
+    def process_options(self, args: list[str], opts: argparse.Namespace) -> None:
+        super().process_options(args, opts)
+        if args == ["qupost"]:
+            self.problem = self.check(opts.spargs)
+        if self.problem:
+            # Scrapy would build the crawler process next, which starts logging
+            # with its banner: the error line is to be the only one.
+            self.requires_crawler_process = False
+
     def run(self, args: list[str], opts: argparse.Namespace) -> None:
+        if self.problem:
+            self.exitcode = fail(self.problem)
+            return
         if len(args) != 1:
             super().run(args, opts)
             return
-        if args[0] == "qupost":
-            problem = self.check(opts.spargs)
-            if problem:
-                self.exitcode = fail(problem)
-                return
         assert self.crawler_process is not None
         crawler = self._create_crawler(args[0])
         self.crawler_process.crawl(crawler, **opts.spargs)
