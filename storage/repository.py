@@ -26,7 +26,6 @@ from sqlalchemy import (
     bindparam,
     create_engine,
     event,
-    func,
     or_,
     select,
     update,
@@ -294,9 +293,6 @@ class RepoTx:
             yield from ids
             last = ids[-1]
 
-    def count_posts(self) -> int:
-        return int(self.conn.scalar(select(func.count()).select_from(POSTS)) or 0)
-
     # --- images --------------------------------------------------------------
     def images_for(self, urls: Sequence[str]) -> dict[str, ImageRecord]:
         wanted = list(dict.fromkeys(urls))
@@ -441,10 +437,6 @@ class Repository:
     def images_for(self, urls: Sequence[str]) -> dict[str, ImageRecord]:
         with self.reading() as tx:
             return tx.images_for(urls)
-
-    def load_article(self, qupost_id: str) -> Article | None:
-        with self.reading() as tx:
-            return tx.load_article(qupost_id)
 
 
 def _one_line(exc: BaseException) -> str:

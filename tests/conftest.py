@@ -15,6 +15,8 @@ import yaml
 
 from fakesite.server import FakeServer
 from fakesite.site import FakeSite, build_site
+from storage.article import Article
+from storage.repository import Repository
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = Path(__file__).resolve().parent / "data"
@@ -28,6 +30,12 @@ def data_file(name: str) -> Path:
     if not path.exists():
         raise FileNotFoundError(f"missing test data file {path}")
     return path
+
+
+def read_article(repo: Repository, qupost_id: str) -> Article | None:
+    """The stored article, read as the export reads it (no lock taken)."""
+    with repo.reading() as tx:
+        return tx.load_article(qupost_id)
 
 
 def skip_or_fail(reason: str) -> None:

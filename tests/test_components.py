@@ -52,7 +52,7 @@ from pipelines.store import StoragePipeline
 from storage.article import Article, ArticleSource, ImageRecord, ImageRef
 from storage.hexo import HexoWriter
 from storage.repository import Repository, RepoTx, StorageError
-from tests.conftest import split_post
+from tests.conftest import read_article, split_post
 
 LIST_API = "http://api.1sapp.com/content/outList"
 HOST = "http://html2.qktoutiao.com"
@@ -488,7 +488,7 @@ def test_storage_failure_drops_item_and_fails_the_run(
     assert stat(crawler, "qupost/articles/new") is None
     catalog = catalog_of(crawler)
     # The transaction was rolled back: no row (and no image outcome) without its post.
-    assert catalog.repo.load_article(ID1) is None
+    assert read_article(catalog.repo, ID1) is None
     assert catalog.repo.images_for([IMG_A]) == {}
     assert not post_file(crawler).exists()
 
@@ -529,7 +529,7 @@ def test_deleted_article_follows_policy(make_crawler: Callable[..., Crawler], po
     pipeline.process_item(deleted_record())
 
     assert stat(crawler, "qupost/articles/deleted") == 1
-    stored = catalog_of(crawler).repo.load_article(ID1)
+    stored = read_article(catalog_of(crawler).repo, ID1)
     assert stored is not None and stored.deleted_at is not None
     assert catalog_of(crawler).repo.known_ids([ID1]) == set()
     if policy == "unpublish":
@@ -567,7 +567,7 @@ def test_deleted_article_not_stored_is_only_counted(make_crawler: Callable[..., 
     pipeline = storage_pipeline(crawler)
     pipeline.process_item(deleted_record())
     assert stat(crawler, "qupost/articles/deleted") == 1
-    assert catalog_of(crawler).repo.load_article(ID1) is None
+    assert read_article(catalog_of(crawler).repo, ID1) is None
     assert not post_file(crawler).exists()
 
 
@@ -583,7 +583,7 @@ def test_changed_article_is_updated_and_rewritten(make_crawler: Callable[..., Cr
     assert stat(crawler, "qupost/articles/updated") == 1
     assert stat(crawler, "qupost/posts/written") == 2
     assert split_post(post_file(crawler).read_text("utf-8"))[0]["title"] == "标题改了"
-    stored = catalog_of(crawler).repo.load_article(ID1)
+    stored = read_article(catalog_of(crawler).repo, ID1)
     assert stored is not None and stored.updated_at is not None
 
 
@@ -632,7 +632,7 @@ def test_listing_storage_failure_is_counted_not_raised(
 
     assert stat(crawler, "qupost/storage/error") == 1
     assert stat(crawler, "qupost/posts/retagged") is None
-    stored = catalog_of(crawler).repo.load_article(ID1)
+    stored = read_article(catalog_of(crawler).repo, ID1)
     assert stored is not None and stored.channels == (1,)
 
 
