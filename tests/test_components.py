@@ -227,7 +227,7 @@ def test_parse_list_yields_listing_articles_then_next_page(
     (next_list,) = lists
     assert next_list.meta["qupost_kind"] == "list"
     assert "page=2" in next_list.url and "min_time=1638620000000" in next_list.url
-    assert next_list.cb_kwargs == {"cid": 1, "page": 2}
+    assert next_list.cb_kwargs == {"cid": 1, "page": 2, "pages": 2, "limit": 20}
     assert all(r.priority == ARTICLE_PRIORITY > next_list.priority for r in articles)
 
     first, second = (r.cb_kwargs["article"] for r in articles)
@@ -248,6 +248,31 @@ def test_parse_list_yields_listing_articles_then_next_page(
     assert stat(crawler, "qupost/list/skipped/ad") == 1
     assert stat(crawler, "qupost/list/skipped/duplicate") == 1
     assert stat(crawler, "qupost/list/skipped/non_article") == 1
+
+
+def test_a_list_request_pages_its_channel_as_it_was_asked(
+    make_crawler: Callable[..., Crawler],
+) -> None:
+    # A distributed worker started with no -a (pages=1, limit=20) continues a
+    # channel that `seed` queued with pages=3, limit=5.
+    crawler = make_crawler()
+    spider = crawler.spider
+    seeded = spider.list_request(1, page=1, min_time=None, pages=3, limit=5)
+    assert "limit=5" in seeded.url
+    response = TextResponse(seeded.url, body=list_body(), encoding="utf-8", request=seeded)
+
+    outputs = list(spider.parse_list(response, **seeded.cb_kwargs))
+
+    (follow,) = [o for o in outputs if isinstance(o, Request) and o.meta["qupost_kind"] == "list"]
+    assert follow.cb_kwargs == {"cid": 1, "page": 2, "pages": 3, "limit": 5}
+    assert "limit=5" in follow.url and "page=2" in follow.url
+    last = spider.list_request(1, page=3, min_time="1", pages=3, limit=5)
+    response = TextResponse(last.url, body=list_body(), encoding="utf-8", request=last)
+    assert not [
+        o
+        for o in spider.parse_list(response, **last.cb_kwargs)
+        if isinstance(o, Request) and o.meta["qupost_kind"] == "list"
+    ]
 
 
 def test_parse_list_last_page_and_http_error(make_crawler: Callable[..., Crawler]) -> None:

@@ -95,7 +95,10 @@ def fetch_counts(server: FakeServer, prefix: str) -> dict[str, int]:
         return {path: n for path, n in server.site.counts.items() if path.startswith(prefix)}
 
 
-SPIDER_ARGS = ("-a", "cid=1,6,7", "-a", "pages=2", "-a", "limit=100")
+# Channels of 100 articles listed 40 at a time: three list pages each. Workers
+# start with no -a at all (so pages=1, limit=20 of their own): they must page a
+# channel as the seed asked.
+SPIDER_ARGS = ("-a", "cid=1,6,7", "-a", "pages=5", "-a", "limit=40")
 
 
 def wait_for_runs(url: str, count: int, timeout: float = 90) -> None:
@@ -138,7 +141,7 @@ def test_three_workers_store_each_article_once(
         pages = fetch_counts(server, "/detail/")
         images = fetch_counts(server, "/qupost/img/")
         # The reference: one ordinary single-machine crawl of the same site.
-        single = run_crawl(server, tmp_path / "single", "cid=1,6,7", "pages=2", "limit=100")
+        single = run_crawl(server, tmp_path / "single", "cid=1,6,7", "pages=5", "limit=40")
     for worker, err in zip(workers, errors, strict=True):
         assert worker.returncode == 0, err[-3000:]
         assert "Traceback" not in err

@@ -85,17 +85,39 @@ class QupostSpider(Spider):
             yield self.list_request(cid, page=1, min_time=None)
 
     # --- list --------------------------------------------------------------
-    def list_request(self, cid: int, page: int, min_time: str | None) -> Request:
+    def list_request(
+        self,
+        cid: int,
+        page: int,
+        min_time: str | None,
+        pages: int | None = None,
+        limit: int | None = None,
+    ) -> Request:
+        """One list page; the request carries its channel's paging (pages, limit).
+
+        In distributed mode a worker continues a channel from a request that
+        ``seed`` queued, so the paging must travel with the request rather
+        than come from the worker's own arguments.
+        """
+        pages = self.args.pages if pages is None else pages
+        limit = self.args.limit if limit is None else limit
         return Request(
-            list_url(self.list_api, cid, page, self.args.limit, min_time),
+            list_url(self.list_api, cid, page, limit, min_time),
             callback=self.parse_list,
             errback=self.list_failed,
-            cb_kwargs={"cid": cid, "page": page},
+            cb_kwargs={"cid": cid, "page": page, "pages": pages, "limit": limit},
             meta={"qupost_kind": "list"},
             dont_filter=True,
         )
 
-    def parse_list(self, response: Response, cid: int, page: int) -> Iterator[Any]:
+    def parse_list(
+        self,
+        response: Response,
+        cid: int,
+        page: int,
+        pages: int | None = None,
+        limit: int | None = None,
+    ) -> Iterator[Any]:
         stats = self._stats()
         if response.status != 200:
             self._list_error(cid, page, f"HTTP {response.status}")
@@ -119,8 +141,9 @@ class QupostSpider(Spider):
             article.channels = (cid,)
             if self._refused(article) is None:
                 yield self.article_request(article)
-        if page < self.args.pages and listing.min_time:
-            yield self.list_request(cid, page + 1, listing.min_time)
+        pages = self.args.pages if pages is None else pages
+        if page < pages and listing.min_time:
+            yield self.list_request(cid, page + 1, listing.min_time, pages, limit)
 
     def _log_skipped_rows(self, cid: int, page: int, listing: ListPage) -> None:
         invalid = listing.skipped.get("invalid", 0)
