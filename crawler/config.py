@@ -36,6 +36,7 @@ from crawler.channels import CHANNELS, parse_channels
 from crawler.profiles import PROFILES
 from crawler.urls import article_id_from_url, is_http_url
 from storage.hexo import IMAGE_MODES, ON_DELETED_POLICIES, RenderError, RenderOptions
+from storage.repository import SUPPORTED_BACKENDS
 
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler
@@ -256,9 +257,14 @@ def _database_url(settings: BaseSettings) -> str:
     if not url:
         raise ConfigError(f"{name}: empty; give an SQLAlchemy URL such as sqlite:///qupost.db")
     try:
-        make_url(url)
+        backend = make_url(url).get_backend_name()
     except (ArgumentError, ValueError):
         raise ConfigError(f"{name}: not an SQLAlchemy database URL: {url!r}") from None
+    if backend not in SUPPORTED_BACKENDS:
+        raise ConfigError(
+            f"{name}: {url!r} names a {backend} database; qupost supports "
+            "sqlite:///PATH and postgresql+psycopg://…"
+        )
     return url
 
 

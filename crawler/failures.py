@@ -47,6 +47,11 @@ def describe_failure(error: Any) -> tuple[str, str]:
         offsite = _OFFSITE.search(str(error))
         if offsite:
             return "offsite", f"not fetched: {offsite.group(1)} is not an allowed domain"
+        if str(error).startswith("Forbidden by robots.txt"):
+            return "robots", "not fetched: robots.txt disallows it"
+        if "DOWNLOAD_MAXSIZE" in str(error):
+            # Scrapy's decompression guard (a gzip bomb, or just a large body).
+            return "too_large", "larger than DOWNLOAD_MAXSIZE once decompressed"
         return "ignored", f"not fetched: {error}" if str(error) else "request ignored"
     for name, kind, text in _BY_NAME:
         if any(cls.__name__ == name for cls in type(error).__mro__):

@@ -11,7 +11,7 @@ from scrapy import Request, Spider
 from scrapy.crawler import Crawler
 from scrapy.http import HtmlResponse, Response
 from scrapy.utils.response import get_meta_refresh
-from w3lib.url import safe_url_string
+from w3lib.url import canonicalize_url, safe_url_string
 
 from crawler import stats as keys
 from crawler.catalog import CrawlCatalog
@@ -122,6 +122,16 @@ class SafeFetchMiddleware:
 _REDIRECT_CODES = {301, 302, 303, 307, 308}
 
 
+def _loops(request: Request, target: str) -> bool:
+    """Whether ``target`` is a page this request's redirect chain already visited."""
+    try:
+        wanted = canonicalize_url(target)
+        chain = [*request.meta.get("redirect_urls", ()), request.url]
+        return any(canonicalize_url(url) == wanted for url in chain)
+    except ValueError:
+        return False
+
+
 class TargetGuardMiddleware:
     """Check where a request really ends up: a redirect's target, a name's address.
 
@@ -161,6 +171,12 @@ class TargetGuardMiddleware:
         target = self._target(request, response)
         if target is None:
             return response
+        if _loops(request, target):
+            # Scrapy's duplicate filter would drop the request back to a page
+            # of this chain without a word, and the article would vanish.
+            assert self.crawler.stats is not None
+            self.crawler.stats.inc_value(keys.REFUSED_REDIRECT)
+            raise RefusedFetch(f"redirect loop back to {target[:200]}", "redirect_loop")
         refusal = self._policy().refusal(target, offsite=self._obeys_offsite(request))
         if refusal is None:
             return response

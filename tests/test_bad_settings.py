@@ -106,3 +106,19 @@ def test_json_allowed_domains_crawl_normally(tmp_path: Path) -> None:
     assert len(result.post_files()) == 3
     assert "Filtered offsite request" not in result.stderr, result.stderr[-3000:]
     assert "image not stored" not in result.stderr, result.stderr[-3000:]
+
+
+def test_an_unusable_catalog_is_a_storage_failure_not_a_bad_setting(tmp_path: Path) -> None:
+    # The settings are right; the file they name is not a database (damaged, or
+    # something else entirely): one line, the storage status 1, no request.
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "qupost.db").write_bytes(b"this is not a database " * 200)
+    site = build_site(2)
+    with FakeServer(site) as server:
+        proc = run(crawl_command(server, out, "cid=1"))
+        assert server.site.log == []
+    assert proc.returncode == 1, proc.stderr
+    lines = [line for line in proc.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("qupost: error: cannot open"), lines
+    assert "Traceback" not in proc.stderr

@@ -248,6 +248,7 @@ def test_parse_list_keeps_numbers_and_drops_blanks() -> None:
         ("QUPOST_LIST_API", "http://api.example.com:port/list", "http(s) URL"),
         ("QUPOST_DATABASE_URL", "", "empty"),
         ("QUPOST_DATABASE_URL", "not a url", "SQLAlchemy"),
+        ("QUPOST_DATABASE_URL", "mysql://x/y", "qupost supports"),
         ("QUPOST_SOURCE_DIR", " ", "empty"),
         ("QUPOST_REDIS_PREFIX", ":::", "empty"),
         ("QUPOST_WORKER_IDLE_TIMEOUT", "soon", "number"),

@@ -6,6 +6,7 @@ crawl are all written.
 
 from __future__ import annotations
 
+import gzip
 from pathlib import Path
 
 import pytest
@@ -132,6 +133,22 @@ def test_huge_page_over_download_maxsize(tmp_path: Path) -> None:
     assert_written(result, [plain])
     line = one_line(result, f"article {huge}: could not fetch")
     assert line.endswith("larger than DOWNLOAD_MAXSIZE")
+    assert stat(result, "qupost/articles/failed/too_large") == 1
+
+
+def test_gzip_bomb_page_is_too_large_in_one_line(tmp_path: Path) -> None:
+    site = build_site(2, images_per_article=1)
+    bomb, plain = articles(site)
+    # 20 MB of zeros compress to about 20 KB: small on the wire, huge once decoded.
+    body = gzip.compress(b"<p>" + b"0" * 20_000_000 + b"</p>")
+    headers = {**HTML, "Content-Encoding": "gzip"}
+    site.faults[site.articles[bomb].page_path] = Fault(200, body, headers, times=9)
+    with FakeServer(site) as server:
+        result = run_crawl(server, tmp_path, "cid=1", DOWNLOAD_MAXSIZE=1_000_000)
+    assert_clean_run(result)
+    assert_written(result, [plain])
+    line = one_line(result, f"article {bomb}: could not fetch")
+    assert line.endswith("larger than DOWNLOAD_MAXSIZE once decompressed")
     assert stat(result, "qupost/articles/failed/too_large") == 1
 
 

@@ -1,9 +1,10 @@
 """``scrapy crawl``, with argument checks up front and a meaningful exit status.
 
 Scrapy's own command exits 0 whatever happened inside the crawl.  This one
-exits 2 on bad arguments or settings (with one error line, before any
-request), and otherwise with the run's status: non-zero when the list API
-could not be read at all or when storage failed (see ``crawler.catalog``).
+exits 2 on bad arguments or settings and 1 when the catalog cannot be opened
+(each with one error line, before any request), and otherwise with the run's
+status: non-zero when the list API could not be read at all or when storage
+failed (see ``crawler.catalog``).
 """
 
 from __future__ import annotations
@@ -14,18 +15,20 @@ from scrapy.commands.crawl import Command as ScrapyCrawlCommand
 from sqlalchemy.exc import SQLAlchemyError
 
 from crawler import stats as keys
-from crawler.commands import fail
+from crawler.catalog import EXIT_STORAGE_FAILED
+from crawler.commands import EXIT_BAD_INPUT, fail
 from crawler.config import ConfigError, CrawlArgs, QupostConfig
 from storage.repository import Repository, StorageError
 
 
 class Command(ScrapyCrawlCommand):
     problem: str | None = None
+    problem_status = EXIT_BAD_INPUT
 
     def process_options(self, args: list[str], opts: argparse.Namespace) -> None:
         super().process_options(args, opts)
         if args == ["qupost"]:
-            self.problem = self.check(opts.spargs)
+            self.check(opts.spargs)
         if self.problem:
             # Scrapy would build the crawler process next, which starts logging
             # with its banner: the error line is to be the only one.
@@ -33,7 +36,7 @@ class Command(ScrapyCrawlCommand):
 
     def run(self, args: list[str], opts: argparse.Namespace) -> None:
         if self.problem:
-            self.exitcode = fail(self.problem)
+            self.exitcode = fail(self.problem, self.problem_status)
             return
         if len(args) != 1:
             super().run(args, opts)
@@ -48,15 +51,19 @@ class Command(ScrapyCrawlCommand):
         status = crawler.stats.get_value(keys.EXIT_STATUS) if crawler.stats else None
         self.exitcode = int(status or 0)
 
-    def check(self, spargs: dict[str, str]) -> str | None:
-        """One line describing the first bad argument or setting, or None."""
+    def check(self, spargs: dict[str, str]) -> None:
+        """Find the first bad argument or setting (exit 2), or an unusable catalog (exit 1)."""
         assert self.settings is not None
         try:
             config = QupostConfig.from_settings(self.settings)
             CrawlArgs.from_spider_kwargs(dict(spargs))
         except ConfigError as exc:
-            return str(exc)
-        return open_problem(config.database_url)
+            self.problem = str(exc)
+            return
+        self.problem = open_problem(config.database_url)
+        # The settings are right but the catalog cannot be used now (locked,
+        # unreachable, a full disk): that is a storage failure, as in a run.
+        self.problem_status = EXIT_STORAGE_FAILED
 
 
 def open_problem(url: str) -> str | None:
