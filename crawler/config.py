@@ -34,6 +34,7 @@ from sqlalchemy.exc import ArgumentError
 import crawler.settings as defaults
 from crawler.channels import CHANNELS, parse_channels
 from crawler.profiles import PROFILES
+from crawler.safety import DEFAULT_PORTS, Endpoint, parse_endpoint
 from crawler.urls import article_id_from_url, is_http_url
 from storage.hexo import IMAGE_MODES, ON_DELETED_POLICIES, RenderError, RenderOptions
 from storage.repository import SUPPORTED_BACKENDS
@@ -242,13 +243,18 @@ def _is_ipv6(text: str) -> bool:
         return False
 
 
-def _trusted_hosts(settings: BaseSettings, list_host: str) -> frozenset[str]:
+def _trusted_hosts(settings: BaseSettings, list_api: str) -> frozenset[Endpoint]:
+    """The trusted host:port endpoints: QUPOST_TRUSTED_HOSTS, and the list API's own."""
     name = "QUPOST_TRUSTED_HOSTS"
-    hosts = {h.lower().strip("[]").rstrip(".") for h in parse_list(name, _raw(settings, name))}
-    if list_host:
-        hosts.add(list_host)
-    hosts.discard("")
-    return frozenset(hosts)
+    endpoints: set[Endpoint] = set()
+    for entry in parse_list(name, _raw(settings, name)):
+        try:
+            endpoints.add(parse_endpoint(entry))
+        except ValueError as exc:
+            raise ConfigError(f"{name}: {exc}") from None
+    parts = urlsplit(list_api)
+    endpoints.add((_host_of(list_api), parts.port or DEFAULT_PORTS[parts.scheme.lower()]))
+    return frozenset(endpoints)
 
 
 def _database_url(settings: BaseSettings) -> str:
@@ -371,7 +377,7 @@ class QupostConfig:
 
     list_api: str
     allowed_domains: tuple[str, ...]
-    trusted_hosts: frozenset[str]
+    trusted_hosts: frozenset[Endpoint]
     database_url: str
     source_dir: Path
     images_store: str
@@ -412,7 +418,7 @@ class QupostConfig:
         return cls(
             list_api=list_api,
             allowed_domains=_allowed_domains(settings, list_host),
-            trusted_hosts=_trusted_hosts(settings, list_host),
+            trusted_hosts=_trusted_hosts(settings, list_api),
             database_url=_database_url(settings),
             source_dir=source_dir,
             images_store=str(store) if store else str(source_dir / "images" / "qupost"),

@@ -66,7 +66,8 @@ class SafeResolver(CachingThreadedResolver):
         # ``crawler`` is the CrawlerProcess here: only its settings are used.
         settings = crawler.settings
         cache_size = settings.getint("DNSCACHE_SIZE") if settings.getbool("DNSCACHE_ENABLED") else 0
-        trusted = QupostConfig.from_settings(settings).trusted_hosts | proxy_hosts()
+        proxies = {(host, None) for host in proxy_hosts()}
+        trusted = QupostConfig.from_settings(settings).trusted_hosts | proxies
         return cls(reactor, cache_size, settings.getfloat("DNS_TIMEOUT"), FetchPolicy(trusted))
 
     def getHostByName(self, name: str, timeout: Sequence[int] = ()) -> Deferred[str]:

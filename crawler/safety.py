@@ -109,30 +109,76 @@ def host_matches(host: str, domains: Iterable[str]) -> bool:
     return any(host == d or host.endswith("." + d) for d in domains)
 
 
+# A trusted host and port; None stands for the default port of the URL's scheme.
+Endpoint = tuple[str, int | None]
+DEFAULT_PORTS = {"http": 80, "https": 443}
+
+
+def parse_endpoint(entry: str) -> Endpoint:
+    """Read ``host``, ``host:port``, ``[v6]`` or ``[v6]:port``; ValueError when it is neither."""
+    text = entry.strip().lower().rstrip(".")
+    if not text or "/" in text or "@" in text:
+        raise ValueError(f"{entry!r} is not a host or host:port")
+    if text.count(":") > 1 and not text.startswith("["):
+        return _checked_host(text, entry), None  # a bare IPv6 address
+    parts = urlsplit(f"//{text}")
+    try:
+        port = parts.port
+    except ValueError:
+        raise ValueError(f"{entry!r} has a bad port") from None
+    host = (parts.hostname or "").rstrip(".")
+    return _checked_host(host, entry), port
+
+
+def _checked_host(host: str, entry: str) -> str:
+    host = host.strip("[]")
+    if not host or any(c.isspace() for c in host):
+        raise ValueError(f"{entry!r} is not a host or host:port")
+    return host
+
+
 @dataclass(frozen=True)
 class FetchPolicy:
     """Decides whether a URL may be fetched.
 
-    ``allowed_domains`` adds Scrapy's offsite rule (None leaves it to Scrapy's
-    own middleware); the address rules always apply.
+    ``trusted`` endpoints may be fetched although they are private or
+    loopback addresses: a host trusted without a port only on its scheme's
+    default port.  ``allowed_domains`` adds Scrapy's offsite rule (None
+    leaves it to Scrapy's own middleware); the address rules always apply.
     """
 
-    trusted: frozenset[str] = field(default_factory=frozenset)
+    trusted: frozenset[Endpoint] = field(default_factory=frozenset)
     allowed_domains: tuple[str, ...] | None = None
+
+    @property
+    def trusted_names(self) -> frozenset[str]:
+        return frozenset(host for host, _ in self.trusted)
+
+    def trusts(self, scheme: str, host: str, port: int | None) -> bool:
+        """Whether ``host`` on ``port`` (None: the scheme's default) is trusted."""
+        default = DEFAULT_PORTS.get(scheme)
+        port = default if port is None else port
+        return (host, port) in self.trusted or (port == default and (host, None) in self.trusted)
 
     def refusal(self, url: str, *, offsite: bool = False) -> RefusedFetch | None:
         """Why ``url`` may not be fetched, or None when it may."""
         try:
             parts = urlsplit(url)
             host = (parts.hostname or "").lower().rstrip(".")
+            port = parts.port
         except ValueError:
             return RefusedFetch("malformed URL", "malformed")
-        if parts.scheme.lower() not in ALLOWED_SCHEMES:
+        scheme = parts.scheme.lower()
+        if scheme not in ALLOWED_SCHEMES:
             return RefusedFetch(f"scheme {parts.scheme or '(none)'!r} is not http(s)", "scheme")
         if not host:
             return RefusedFetch("URL has no host", "malformed")
-        if host in self.trusted:
+        if self.trusts(scheme, host, port):
             return None
+        if host in self.trusted_names:
+            # Trust is for one service on that host, not for every port it has.
+            shown = port if port is not None else DEFAULT_PORTS[scheme]
+            return RefusedFetch(f"port {shown} of {host} is not trusted", "private")
         if is_localhost(host):
             return RefusedFetch(f"{host} is localhost", "private")
         if is_private_address(host):
@@ -142,9 +188,13 @@ class FetchPolicy:
         return None
 
     def address_refusal(self, host: str, address: str) -> RefusedFetch | None:
-        """Why a connection to ``address`` (what ``host`` resolved to) is refused, or None."""
+        """Why a connection to ``address`` (what ``host`` resolved to) is refused, or None.
+
+        The resolver sees no port; ``refusal`` has already refused the ports
+        of a trusted name that are not trusted.
+        """
         host = host.lower().rstrip(".")
-        if host in self.trusted or not is_private_address(address):
+        if host in self.trusted_names or not is_private_address(address):
             return None
         return RefusedFetch(
             f"{host} resolves to {address}, a private, loopback or link-local address",

@@ -70,7 +70,9 @@ def test_defaults_come_from_the_settings_module() -> None:
     assert urlsplit(defaults.QUPOST_LIST_API).hostname == list_host
     assert cfg.list_api == defaults.QUPOST_LIST_API
     assert cfg.allowed_domains == (*defaults.QUPOST_ALLOWED_DOMAINS, list_host)
-    assert cfg.trusted_hosts == frozenset({*defaults.QUPOST_TRUSTED_HOSTS, list_host})
+    assert not defaults.QUPOST_TRUSTED_HOSTS
+    # The list API is trusted on its own host and port only.
+    assert cfg.trusted_hosts == frozenset({(list_host, 80)})
     assert cfg.database_url == defaults.QUPOST_DATABASE_URL
     assert cfg.source_dir == Path(defaults.QUPOST_SOURCE_DIR)
     assert cfg.images_store == str(Path(defaults.QUPOST_SOURCE_DIR) / "images" / "qupost")
@@ -180,8 +182,28 @@ def test_list_api_host_is_not_added_twice() -> None:
 )
 def test_trusted_hosts_forms(value: Any) -> None:
     cfg = config(QUPOST_TRUSTED_HOSTS=value, QUPOST_LIST_API="http://127.0.0.1:8000/api")
-    assert cfg.trusted_hosts == frozenset({"box.local", "::1", "127.0.0.1"})
+    assert cfg.trusted_hosts == frozenset({("box.local", None), ("::1", None), ("127.0.0.1", 8000)})
     assert "127.0.0.1" in cfg.allowed_domains
+
+
+@pytest.mark.parametrize(
+    ("entry", "endpoint"),
+    [
+        ("mirror.lan:8080", ("mirror.lan", 8080)),
+        ('["[fd00::5]:8443"]', ("fd00::5", 8443)),
+        ("fd00::5", ("fd00::5", None)),
+        ("Mirror.LAN.", ("mirror.lan", None)),
+    ],
+)
+def test_trusted_hosts_carry_ports(entry: str, endpoint: tuple[str, int | None]) -> None:
+    cfg = config(QUPOST_TRUSTED_HOSTS=entry)
+    assert endpoint in cfg.trusted_hosts
+
+
+@pytest.mark.parametrize("entry", ["mirror.lan:port", "http://mirror.lan/", "user@mirror.lan"])
+def test_bad_trusted_host_is_a_config_error(entry: str) -> None:
+    with pytest.raises(ConfigError, match="QUPOST_TRUSTED_HOSTS"):
+        config(QUPOST_TRUSTED_HOSTS=entry)
 
 
 @pytest.mark.parametrize("name", ["QUPOST_CATEGORIES", "QUPOST_COVER_KEYS"])

@@ -36,6 +36,7 @@ from tests.hostile import (
     image_line,
     image_rows,
     images_in,
+    one_line,
     stat,
 )
 
@@ -92,7 +93,7 @@ ALLOWED = [
 
 @pytest.mark.parametrize("url", REFUSED)
 def test_private_and_non_http_urls_are_refused(url: str) -> None:
-    refusal = FetchPolicy(frozenset({"api.1sapp.com"})).refusal(url)
+    refusal = FetchPolicy(frozenset({("api.1sapp.com", 80)})).refusal(url)
     assert isinstance(refusal, RefusedFetch)
     assert refusal.kind in ("private", "scheme", "malformed")
 
@@ -119,20 +120,33 @@ def middleware(**settings: Any) -> SafeFetchMiddleware:
 def test_list_api_host_and_trusted_hosts_are_exempt() -> None:
     mw = middleware(
         QUPOST_LIST_API="http://127.0.0.1:8080/content/outList",
-        QUPOST_TRUSTED_HOSTS=["10.1.2.3", "Intranet.Example.", "[fd00::5]"],
+        QUPOST_TRUSTED_HOSTS=["10.1.2.3", "Intranet.Example.", "[fd00::5]", "mirror.lan:8080"],
     )
     for url in (
         "http://127.0.0.1:8080/content/outList?cid=1",
-        "http://127.0.0.1:9999/qupost/img/x.jpeg",
+        "http://127.0.0.1:8080/qupost/img/x.jpeg",
         "http://10.1.2.3/x.jpg",
-        "http://intranet.example/x.jpg",
+        "https://10.1.2.3/x.jpg",
+        "http://intranet.example:80/x.jpg",
         "http://[fd00::5]/x.jpg",
+        "http://mirror.lan:8080/x.jpg",
     ):
         assert mw.process_request(Request(url)) is None, url
-    for url in ("http://127.0.0.2/", "http://10.1.2.4/", "http://localhost/"):
+    # Trust is per host and port: an entry without a port trusts the scheme's
+    # default port only, and the list API its own port only.
+    for url in (
+        "http://127.0.0.2/",
+        "http://10.1.2.4/",
+        "http://localhost/",
+        "http://127.0.0.1:9999/qupost/img/x.jpeg",
+        "http://127.0.0.1/",
+        "http://10.1.2.3:8080/x.jpg",
+        "http://mirror.lan/x.jpg",
+        "http://mirror.lan:8081/x.jpg",
+    ):
         with pytest.raises(RefusedFetch):
             mw.process_request(Request(url))
-    assert mw.crawler.stats.get_value("qupost/refused_fetch") == 3  # type: ignore[union-attr]
+    assert mw.crawler.stats.get_value("qupost/refused_fetch") == 8  # type: ignore[union-attr]
     # A trusted host does not trust other schemes.
     with pytest.raises(RefusedFetch):
         mw.process_request(Request("ftp://10.1.2.3/x"))
@@ -152,7 +166,7 @@ def test_list_api_host_and_trusted_hosts_are_exempt() -> None:
     ],
 )
 def test_resolver_decision(host: str, address: str, refused: bool) -> None:
-    policy = FetchPolicy(frozenset({"api.1sapp.com", "intranet.example"}))
+    policy = FetchPolicy(frozenset({("api.1sapp.com", 80), ("intranet.example", None)}))
     refusal = policy.address_refusal(host, address)
     assert (refusal is not None) is refused
     if refusal is not None:
@@ -326,7 +340,7 @@ def test_trusted_hosts_setting_is_the_exception(
             tmp_path,
             "cid=1",
             QUPOST_ALLOWED_DOMAINS="127.0.0.1,127.0.0.2",
-            QUPOST_TRUSTED_HOSTS="127.0.0.2",
+            QUPOST_TRUSTED_HOSTS=v4.base_url.removeprefix("http://"),
         )
     assert_clean_run(result)
     assert v4.site.counts["/qupost/img/2021/12/04/inside.jpeg"] == 1
@@ -465,3 +479,29 @@ def test_no_console_or_remote_control_port() -> None:
     enabled = result.stdout.strip().splitlines()[-1]
     assert "Catalog" in enabled
     assert "RemoteControl" not in enabled and "TelnetConsole" not in enabled
+
+
+@pytest.mark.e2e
+def test_another_port_of_the_list_api_host_receives_nothing(tmp_path: Path) -> None:
+    # The list API's host is trusted on the list API's port only: a second
+    # service on the same host (here 127.0.0.1) is reached neither by an image
+    # URL nor by a page redirect.
+    site = build_site(3, images_per_article=1)
+    imaged, redirected, plain = (site.articles[i] for i in sorted(site.articles))
+    with FakeServer(FakeSite()) as other, FakeServer(site) as server:
+        other.site.add_image("/qupost/img/2021/12/04/other.jpeg", 40, 30)
+        image_url = f"{other.base_url}/qupost/img/2021/12/04/other.jpeg"
+        imaged.extra_content_html = f'<p><img data-src="{image_url}"></p>'
+        site.faults[redirected.page_path] = redirect(f"{other.base_url}/admin")
+        result = run_crawl(server, tmp_path, "cid=1")
+        assert other.site.log == []
+    assert_clean_run(result)
+    port = other.base_url.rsplit(":", 1)[1]
+    status, reason = image_rows(result)[image_url][:2]
+    assert status == "failed" and reason == f"not fetched: port {port} of 127.0.0.1 is not trusted"
+    line = one_line(result, f"article {redirected.id}: could not fetch")
+    assert f"port {port} of 127.0.0.1 is not trusted" in line
+    assert {p.name for p in result.post_files()} == {
+        f"qupost-{imaged.id}.md",
+        f"qupost-{plain.id}.md",
+    }
