@@ -47,6 +47,8 @@ def describe_failure(error: Any) -> tuple[str, str]:
         offsite = _OFFSITE.search(str(error))
         if offsite:
             return "offsite", f"not fetched: {offsite.group(1)} is not an allowed domain"
+        if str(error) == "max redirections reached":
+            return "redirects", "more than REDIRECT_MAX_TIMES redirects"
         if str(error).startswith("Forbidden by robots.txt"):
             return "robots", "not fetched: robots.txt disallows it"
         if "DOWNLOAD_MAXSIZE" in str(error):

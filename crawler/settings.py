@@ -81,6 +81,9 @@ TELNETCONSOLE_ENABLED = False
 # of untrusted pages has no use for it.
 REMOTE_CONTROL_ENABLED = False
 REDIRECT_MAX_TIMES = 5
+# Image hosts move files (http → https, a new path); the image pipeline follows
+# their redirects too, each hop checked by TargetGuardMiddleware like any other.
+MEDIA_ALLOW_REDIRECTS = True
 # A <meta http-equiv="refresh"> is page content, and article content is not
 # trusted to steer the crawler (Scrapy would even fail the page on a
 # "javascript:" refresh).  Real moves use HTTP 3xx, which are followed.

@@ -251,3 +251,49 @@ def test_measuring_the_bomb_keeps_resident_memory_flat() -> None:
     report = json.loads(proc.stdout)
     assert report["size"] == [30000, 30000]
     assert report["grew_kib"] < 20 * 1024, report
+
+
+@pytest.mark.e2e
+def test_image_redirects_are_followed_checked_and_bounded(tmp_path: Path) -> None:
+    from fakesite.site import Fault, redirect
+
+    site = build_site(1, images_per_article=0)
+    article = next(iter(site.articles.values()))
+    img = f"/qupost/img/{DAY}"
+    site.add_image(f"{img}/real.jpeg", 64, 48)
+    for name in ("moved.jpeg", "loop-a.jpeg", "chain-0.jpeg"):
+        article.body.append(("img", f"{img}/{name}", DECLARED))
+    with FakeServer(site) as server:
+        base = server.base_url
+        # A moved file (301 then 302): followed; a loop and a chain of 7 hops: refused.
+        site.faults[f"{img}/moved.jpeg"] = redirect(f"{base}{img}/moved-again.jpeg", 301)
+        site.faults[f"{img}/moved-again.jpeg"] = redirect(f"{img}/real.jpeg", 302)
+        site.faults[f"{img}/loop-a.jpeg"] = redirect(f"{base}{img}/loop-b.jpeg")
+        site.faults[f"{img}/loop-b.jpeg"] = redirect(f"{base}{img}/loop-a.jpeg")
+        for hop in range(7):
+            site.faults[f"{img}/chain-{hop}.jpeg"] = redirect(f"{base}{img}/chain-{hop + 1}.jpeg")
+        site.faults[f"{img}/chain-7.jpeg"] = Fault(status=200, body=make_image(8, 8), times=9)
+        result = run_crawl(server, tmp_path, "cid=1")
+        real_fetches = site.counts.get(f"{img}/real.jpeg", 0)
+    assert_clean_run(result)
+    rows = image_rows(result)
+    moved = f"{base}{img}/moved.jpeg"
+    status, _, path = rows[moved]
+    # Stored and named by the URL the article used, with the final file's bytes.
+    assert status == "stored" and path is not None
+    assert (result.source / "images" / "qupost" / path).read_bytes() == site.images[
+        f"{img}/real.jpeg"
+    ].data
+    assert real_fetches == 1
+    assert f"{base}{img}/real.jpeg" not in rows
+    _, body = result.post(article.id)
+    sources = {img_el.get("src"): img_el for img_el in images_in(body)}
+    assert sources[f"/images/qupost/{path}"].get("data-size") == "64,48"
+    loop = rows[f"{base}{img}/loop-a.jpeg"]
+    assert loop[0] == "failed" and "redirect loop" in str(loop[1])
+    chain = rows[f"{base}{img}/chain-0.jpeg"]
+    assert chain[:2] == ("failed", "more than REDIRECT_MAX_TIMES redirects")
+    for url in (f"{base}{img}/loop-a.jpeg", f"{base}{img}/chain-0.jpeg"):
+        assert "image not stored" in image_line(result, url)
+    assert stat(result, "qupost/images/failed/redirect_loop") == 1
+    assert stat(result, "qupost/images/failed/redirects") == 1
