@@ -20,6 +20,7 @@ from typing import Any, Self
 from scrapy import Spider, signals
 from scrapy.crawler import Crawler
 from scrapy.exceptions import NotConfigured
+from scrapy.utils.defer import deferred_from_coro
 
 from crawler import stats as keys
 from crawler.config import QupostConfig
@@ -84,6 +85,7 @@ class CrawlCatalog:
         self.started_at: datetime | None = None
         self.exit_status = EXIT_OK
         self.summary = ""
+        self.damaged = False
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:
@@ -117,6 +119,19 @@ class CrawlCatalog:
                     logger.info("run %s of %s was interrupted; recorded as such", run_id, process)
             self.run_id = tx.start_run(this_process(), arguments, self.started_at)
         return repo
+
+    def storage_failed(self, exc: StorageError) -> None:
+        """Stop the crawl at the first sign that the catalog file is damaged.
+
+        Going on would read garbage as stored articles: posts rewritten with
+        ``updated:``, articles fetched again. One ERROR line says what to do.
+        """
+        if not exc.damaged or self.damaged:
+            return
+        self.damaged = True
+        logger.error(damaged_catalog_line(self.config.database_url, str(exc)))
+        assert self.crawler.engine is not None
+        deferred_from_coro(self.crawler.engine.close_spider_async(reason="catalog_damaged"))
 
     def close(self) -> None:
         if self._repo is not None:
@@ -154,6 +169,15 @@ class CrawlCatalog:
                 tx.finish_run(self.run_id, values)
         except StorageError as exc:
             logger.error("could not record the end of run %s: %s", self.run_id, exc)
+
+
+def damaged_catalog_line(url: str, detail: str) -> str:
+    return (
+        f"the catalog {url!r} is damaged ({' '.join(detail.split())[:160]}); "
+        "stopped before it could rewrite posts. "
+        "Run 'scrapy catalog --check' to see what is affected and 'scrapy catalog --repair' "
+        "to rebuild it from the posts"
+    )
 
 
 def log_always(target: logging.Logger, level: int, message: str) -> None:

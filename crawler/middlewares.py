@@ -49,10 +49,15 @@ class IncrementalMiddleware:
         ids = [o.meta["qupost_id"] for o in outputs if _is_article_request(o)]
         known = self._known(ids)
         for output in outputs:
-            if _is_article_request(output) and output.meta["qupost_id"] in known:
+            if not _is_article_request(output):
+                yield output
+            elif known is None:
+                # Unknown whether it is stored: fetching it could rewrite its post.
+                self._inc(keys.failed("catalog"))
+            elif output.meta["qupost_id"] in known:
                 self._inc(keys.ARTICLES_KNOWN)
-                continue
-            yield output
+            else:
+                yield output
 
     async def process_spider_output_async(
         self, response: Response, result: Any, spider: Spider | None = None
@@ -70,15 +75,23 @@ class IncrementalMiddleware:
         args = getattr(self.crawler.spider, "args", None)
         return bool(getattr(args, "refresh", False))
 
-    def _known(self, ids: list[str]) -> set[str]:
+    def _known(self, ids: list[str]) -> set[str] | None:
+        """The stored ids among ``ids``; None when the catalog cannot tell."""
         if not ids:
             return set()
+        catalog = CrawlCatalog.of(self.crawler)
         try:
-            return CrawlCatalog.of(self.crawler).repo.known_ids(ids)
+            return catalog.repo.known_ids(ids)
         except StorageError as exc:
             self._inc(keys.STORAGE_ERROR)
-            logger.error("catalog unreadable, fetching every listed article: %s", exc)
-            return set()
+            logger.error(
+                "catalog unreadable, %d listed article(s) not fetched (ids %s): %s",
+                len(ids),
+                ", ".join(ids[:5]) + (", …" if len(ids) > 5 else ""),
+                exc,
+            )
+            catalog.storage_failed(exc)
+            return None
 
     def _inc(self, key: str) -> None:
         assert self.crawler.stats is not None

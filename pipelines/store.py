@@ -98,6 +98,8 @@ class StoragePipeline:
         except (StorageError, OSError) as exc:
             self._inc(keys.STORAGE_ERROR)
             logger.error("channel %s: listing not saved: %s", item.cid, exc)
+            if isinstance(exc, StorageError):
+                self.catalog.storage_failed(exc)
 
     def _write(self, tx: RepoTx, qupost_id: str, article: Article | None = None) -> bool:
         """Render the stored article's post; ``article`` saves reading it when already known."""
@@ -111,6 +113,8 @@ class StoragePipeline:
         return article.deleted and self.writer.options.on_deleted == "remove"
 
     def _not_saved(self, article: Article, exc: Exception) -> None:
+        if isinstance(exc, StorageError):
+            self.catalog.storage_failed(exc)
         self._inc(keys.STORAGE_ERROR)
         self._inc(keys.failed("storage"))
         raise DropItem(f"article {article.qupost_id}: not saved: {exc}") from exc

@@ -776,9 +776,11 @@ def test_incremental_leaves_other_responses_alone(make_crawler: Callable[..., Cr
     assert stat(crawler, "qupost/articles/known") is None
 
 
-def test_incremental_unreadable_catalog_fetches_everything(
+def test_incremental_unreadable_catalog_fetches_no_article(
     make_crawler: Callable[..., Crawler], monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # Fetching an article whose storage is unknown could rewrite its post:
+    # the list page's other outputs pass, its articles fail as "catalog".
     crawler = make_crawler()
     store_one(crawler, stored_article())
 
@@ -788,13 +790,15 @@ def test_incremental_unreadable_catalog_fetches_everything(
     monkeypatch.setattr(Repository, "known_ids", unreadable)
     middleware = build_from_crawler(IncrementalMiddleware, crawler)
     outputs = list_outputs(crawler.spider)
+    articles = [o for o in outputs if isinstance(o, Request) and o.meta["qupost_kind"] == "article"]
 
     passed = list(
         middleware.process_spider_output(list_response(crawler.spider, b"{}"), iter(outputs))
     )
 
-    assert passed == outputs
+    assert articles and passed == [o for o in outputs if o not in articles]
     assert stat(crawler, "qupost/storage/error") == 1
+    assert stat(crawler, "qupost/articles/failed/catalog") == len(articles)
 
 
 # --- 5. image pipeline hooks -------------------------------------------------------------

@@ -186,3 +186,35 @@ def test_no_sql_is_built_from_strings() -> None:
                 if formatted_sql.search(line):
                     offenders.append(f"{path.relative_to(ROOT)}:{number}: {line.strip()}")
     assert offenders == []
+
+
+@pytest.mark.e2e
+def test_a_damaged_catalog_stops_the_run_before_it_does_harm(tmp_path: Path) -> None:
+    from fakesite.server import FakeServer
+    from fakesite.site import build_site
+
+    site = build_site(30, images_per_article=1)
+    with FakeServer(site) as server:
+        first = run_crawl(server, tmp_path, "cid=1", "limit=30")
+        assert first.returncode == 0, first.stderr[-3000:]
+        before = {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in first.post_files()}
+        db = tmp_path / "qupost.db"
+        assert (
+            not (tmp_path / "qupost.db-wal").exists()
+            or (tmp_path / "qupost.db-wal").stat().st_size == 0
+        )
+        # Some pages damaged, the header intact: SQLite still opens the file.
+        with db.open("r+b") as handle:
+            for page in range(3, db.stat().st_size // 4096, 3):
+                handle.seek(page * 4096 + 100)
+                handle.write(bytes(range(256)) * 8)
+        server.site.reset_log()
+        for _ in range(2):
+            again = run_crawl(server, tmp_path, "cid=1", "limit=30")
+            assert again.returncode == 1, again.stderr[-3000:]
+            lines = [line for line in again.stderr.splitlines() if line.strip()]
+            assert len(lines) == 1 and "is damaged" in lines[0], lines
+            assert "scrapy catalog --repair" in lines[0]
+        assert server.site.log == []
+    after = {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in first.post_files()}
+    assert after == before

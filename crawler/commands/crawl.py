@@ -15,7 +15,7 @@ from scrapy.commands.crawl import Command as ScrapyCrawlCommand
 from sqlalchemy.exc import SQLAlchemyError
 
 from crawler import stats as keys
-from crawler.catalog import EXIT_STORAGE_FAILED
+from crawler.catalog import EXIT_STORAGE_FAILED, damaged_catalog_line
 from crawler.commands import EXIT_BAD_INPUT, fail
 from crawler.config import ConfigError, CrawlArgs, QupostConfig
 from storage.repository import Repository, StorageError
@@ -67,10 +67,19 @@ class Command(ScrapyCrawlCommand):
 
 
 def open_problem(url: str) -> str | None:
-    """Why the catalog at ``url`` cannot be opened (and brought up to date), or None."""
+    """Why the catalog at ``url`` cannot be used (opened, brought up to date, sound), or None."""
     try:
-        Repository.open(url).close()
+        repo = Repository.open(url)
     except (StorageError, SQLAlchemyError, OSError, ImportError) as exc:
         detail = " ".join(str(getattr(exc, "orig", None) or exc).split())[:200]
+        if isinstance(exc, StorageError) and exc.damaged:
+            return damaged_catalog_line(url, detail)
         return f"cannot open QUPOST_DATABASE_URL {url!r}: {detail}"
-    return None
+    try:
+        damage = repo.integrity_problem()
+    finally:
+        repo.close()
+    if damage is None:
+        return None
+    # Crawling on would read garbage as stored articles and rewrite their posts.
+    return damaged_catalog_line(url, damage)
