@@ -9,6 +9,7 @@ fetched: responses are built by hand.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import re
@@ -522,6 +523,55 @@ def test_storage_failure_drops_item_and_fails_the_run(
     assert stat(crawler, "qupost/exit_status") == 1
     assert catalog.exit_status == 1
     assert run_row(crawler, catalog.run_id) == ("finished", 1, 0)
+
+
+def test_a_damaged_catalog_stops_the_crawl_once(
+    make_crawler: Callable[..., Crawler], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    crawler = make_crawler()
+    pipeline = storage_pipeline(crawler)
+    reasons: list[str] = []
+
+    class Engine:
+        async def close_spider_async(self, *, reason: str) -> None:
+            reasons.append(reason)
+
+    def malformed(self: RepoTx, article: Article) -> str:
+        raise StorageError("database disk image is malformed")
+
+    class DamagedTx(RepoTx):
+        upsert_article = malformed
+
+    def run_now(coroutine: Any) -> None:
+        # No reactor here: run the engine call the way the reactor would.
+        with contextlib.suppress(StopIteration):
+            coroutine.send(None)
+
+    monkeypatch.setattr(crawler, "_engine", Engine(), raising=False)
+    monkeypatch.setattr("crawler.catalog.deferred_from_coro", run_now)
+    monkeypatch.setattr("storage.repository.RepoTx", DamagedTx)
+    for _ in range(2):
+        with pytest.raises(DropItem):
+            pipeline.process_item(stored_article())
+
+    assert reasons == ["catalog_damaged"]
+    assert catalog_of(crawler).damaged
+    assert stat(crawler, "qupost/articles/failed/storage") == 2
+
+
+def test_a_busy_catalog_does_not_stop_the_crawl(
+    make_crawler: Callable[..., Crawler], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    crawler = make_crawler()
+    pipeline = storage_pipeline(crawler)
+
+    class FailingTx(RepoTx):
+        upsert_article = _failing_upsert
+
+    monkeypatch.setattr("storage.repository.RepoTx", FailingTx)
+    with pytest.raises(DropItem):
+        pipeline.process_item(stored_article())
+    assert not catalog_of(crawler).damaged
 
 
 def test_successful_url_run_exits_zero(make_crawler: Callable[..., Crawler]) -> None:
