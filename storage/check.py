@@ -79,7 +79,9 @@ class CheckReport:
                 [f"_posts/qupost-{i}.md" for i in self.posts_without_row],
             ),
         ]
-        if self.images_checked:
+        if self.integrity != "ok":
+            out.append("images: not checked (the catalog cannot be read)")
+        elif self.images_checked:
             out.append(
                 _finding("stored images missing from the images folder", self.images_missing)
             )
@@ -229,7 +231,7 @@ def check_catalog(
     report = CheckReport(integrity=catalog_integrity(url), post_files=len(files))
     if report.integrity != "ok":
         report.posts_without_row = sorted(files, key=_id_order)
-        report.images_checked = images_dir is not None
+        report.images_checked = False
         return report
     repo = Repository.open(url, create=False)
     try:
