@@ -227,6 +227,7 @@ class StoreAsIsPipeline(FilesPipeline):
         super().__init__(store_uri, crawler=crawler)
         config = QupostConfig.of(crawler)
         self.max_pixels = config.image_max_pixels
+        self.images_dir = config.local_images_dir
         self.concurrency = config.image_concurrency
         self._slots: asyncio.Semaphore | None = None
         self.catalog = CrawlCatalog.of(crawler)
@@ -266,12 +267,42 @@ class StoreAsIsPipeline(FilesPipeline):
     ) -> Any:
         record: ImageRecord | None = request.meta.get("qupost_known")
         if record is None:
-            return None
+            return self._found_on_disk(request.url)
         if record.stored:
             self._inc(keys.IMAGES_REUSED)
             return _file_info(record, "uptodate")
         if record.reason and self._failed_this_run(record):
             raise ImageFailed(record.reason)
+        return None
+
+    def _found_on_disk(self, url: str) -> FileInfo | None:
+        """An image the catalog does not know but whose file is where its URL puts it.
+
+        That is the case after ``scrapy catalog --repair`` rebuilt a lost
+        catalog from the posts: the file is measured again, not downloaded.
+        """
+        if self.images_dir is None:
+            return None
+        for fmt in FORMATS.values():
+            path = image_path(url, fmt)
+            try:
+                data = (self.images_dir / path).read_bytes()
+                measured = measure_image(data, self.max_pixels)
+            except (OSError, ImageFailed):
+                continue
+            if measured.format != fmt:
+                continue
+            self._inc(keys.IMAGES_REUSED)
+            record = ImageRecord(
+                url=url,
+                status="stored",
+                path=path,
+                width=measured.width,
+                height=measured.height,
+                format=measured.format,
+                size_bytes=len(data),
+            )
+            return _file_info(record, "uptodate")
         return None
 
     def _failed_this_run(self, record: ImageRecord) -> bool:

@@ -161,7 +161,13 @@ def test_rebuilt_catalog_makes_the_rerun_fetch_and_touch_nothing(tmp_path: Path)
         assert server.site.requests_to("/content/outList") > 0
         assert server.site.requests_to("/detail/") == 0
         assert server.site.requests_to("/qupost/") == 0
-    assert snapshot(first.source) == before
+        assert snapshot(first.source) == before
+        # Fetching the articles again finds their images where their URLs put
+        # them: measured from disk, not downloaded again.
+        refreshed = run_crawl(server, tmp_path, "cid=1,6", *pages, "refresh=1", timeout=300)
+        assert refreshed.returncode == 0, refreshed.stderr[-3000:]
+        assert server.site.requests_to("/detail/") == E2E_ARTICLES
+        assert server.site.requests_to("/qupost/") == 0
 
 
 # --- in-process: storage.check ---------------------------------------------------------
