@@ -46,7 +46,7 @@ def distributed_settings(redis_prefix: str) -> dict[str, Any]:
 
     return {
         "SCHEDULER": "scrapy_redis.scheduler.Scheduler",
-        "DUPEFILTER_CLASS": "scrapy_redis.dupefilter.RFPDupeFilter",
+        "DUPEFILTER_CLASS": "crawler.redis_dupefilter.AccountingRedisDupeFilter",
         # Keep the queue and the seen-set when a worker stops, so the others
         # (or the next worker started) carry on with its requests.
         "SCHEDULER_PERSIST": True,

@@ -91,6 +91,8 @@ METAREFRESH_ENABLED = False
 # Host names that resolve to private or loopback addresses are refused at
 # connection time, unless trusted (see crawler/resolver.py and README "Security").
 TWISTED_DNS_RESOLVER = "crawler.resolver.SafeResolver"
+# Says what became of each article request it drops (skipped, or failed).
+DUPEFILTER_CLASS = "crawler.dupefilter.AccountingDupeFilter"
 # Deleted articles answer 404; the spider reads that itself.
 HTTPERROR_ALLOWED_CODES = [404]
 

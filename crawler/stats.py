@@ -27,9 +27,9 @@ ARTICLES_UNCHANGED = "qupost/articles/unchanged"
 ARTICLES_KNOWN = "qupost/articles/known"  # stored already, so not fetched: unchanged
 ARTICLES_DELETED = "qupost/articles/deleted"
 ARTICLES_FAILED = "qupost/articles/failed/"  # + the reason
-# Scrapy's own count of requests its duplicate filter dropped: an article
-# listed again in the same run (other channels list it too).
-ARTICLES_SKIPPED = "dupefilter/filtered"
+# Listed again in the same run (another channel lists it too): counted by
+# crawler.dupefilter when the duplicate filter drops the second request.
+ARTICLES_SKIPPED = "qupost/articles/skipped"
 
 DATES = "qupost/dates/"  # + the date source used
 

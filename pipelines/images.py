@@ -270,7 +270,7 @@ class StoreAsIsPipeline(FilesPipeline):
             return self._found_on_disk(request.url)
         if record.stored:
             self._inc(keys.IMAGES_REUSED)
-            return _file_info(record, "uptodate")
+            return _file_info(record)
         if record.reason and self._failed_this_run(record):
             raise ImageFailed(record.reason)
         return None
@@ -302,7 +302,7 @@ class StoreAsIsPipeline(FilesPipeline):
                 format=measured.format,
                 size_bytes=len(data),
             )
-            return _file_info(record, "uptodate")
+            return _file_info(record)
         return None
 
     def _failed_this_run(self, record: ImageRecord) -> bool:
@@ -335,7 +335,7 @@ class StoreAsIsPipeline(FilesPipeline):
             format=measured.format,
             size_bytes=len(response.body),
         )
-        return _file_info(record, "downloaded")
+        return _file_info(record)
 
     def media_failed(
         self, failure: Failure, request: Request, info: MediaPipeline.SpiderInfo
@@ -371,8 +371,8 @@ class StoreAsIsPipeline(FilesPipeline):
         article: Article = item
         outcomes: dict[str, ImageRecord] = {}
         for url, (ok, value) in zip(article.all_image_urls, results, strict=True):
-            if ok and isinstance(value, dict):
-                outcomes[url] = _record_of(value)
+            if ok and isinstance(value, ImageRecord):
+                outcomes[url] = value
                 continue
             reason = _failure_reason(value)
             outcomes[url] = ImageRecord(url=url, status="failed", reason=reason)
@@ -397,33 +397,13 @@ class StoreAsIsPipeline(FilesPipeline):
         self.crawler.stats.inc_value(key)
 
 
-def _file_info(record: ImageRecord, status: str) -> FileInfo:
-    """Scrapy's result record for one image, with what qupost measured added to it."""
-    info: dict[str, Any] = {
-        "url": record.url,
-        "path": record.path or "",
-        "checksum": None,
-        "status": status,
-        "width": record.width,
-        "height": record.height,
-        "format": record.format,
-        "size_bytes": record.size_bytes,
-        "run_id": record.run_id,
-    }
-    return info  # type: ignore[return-value]
+def _file_info(record: ImageRecord) -> FileInfo:
+    """An image's outcome as Scrapy's result for it: the record itself.
 
-
-def _record_of(info: Any) -> ImageRecord:
-    return ImageRecord(
-        url=info["url"],
-        status="stored",
-        path=info["path"],
-        width=info["width"],
-        height=info["height"],
-        format=info["format"],
-        size_bytes=info["size_bytes"],
-        run_id=info["run_id"],
-    )
+    Scrapy keeps every result in its per-run cache (``info.downloaded``), so
+    the result is the small slotted record rather than a dict of its fields.
+    """
+    return record  # type: ignore[return-value]
 
 
 def _failure_reason(value: Any) -> str:

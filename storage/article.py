@@ -58,7 +58,7 @@ class ArticleSource:
         return replace(self, **missing) if missing else self
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ImageRef:
     """One image of an article body, with the size the page claims for it."""
 
@@ -67,7 +67,7 @@ class ImageRef:
     declared_height: int | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class ImageRecord:
     """What became of one image URL: stored (with its measured size) or failed (with why)."""
 

@@ -880,28 +880,10 @@ def test_item_completed_maps_each_url_to_its_outcome(images: StoreAsIsPipeline) 
         cover_url=IMG_COVER,
     )
     assert article.all_image_urls == [IMG_A, IMG_B, IMG_COVER]
-    downloaded = {
-        "url": IMG_A,
-        "path": "2021/12/04/aaaa.jpeg",
-        "checksum": None,
-        "status": "downloaded",
-        "width": 640,
-        "height": 480,
-        "format": "jpeg",
-        "size_bytes": 2048,
-        "run_id": None,
-    }
-    uptodate = {
-        "url": IMG_COVER,
-        "path": "2021/12/04/cccc.jpeg",
-        "checksum": None,
-        "status": "uptodate",
-        "width": 230,
-        "height": 160,
-        "format": "jpeg",
-        "size_bytes": 999,
-        "run_id": 3,
-    }
+    downloaded = ImageRecord(IMG_A, "stored", path="2021/12/04/aaaa.jpeg", width=640,
+                             height=480, format="jpeg", size_bytes=2048)  # fmt: skip
+    uptodate = ImageRecord(IMG_COVER, "stored", path="2021/12/04/cccc.jpeg", width=230,
+                           height=160, format="jpeg", size_bytes=999, run_id=3)  # fmt: skip
     results = [(True, downloaded), (False, Failure(ImageFailed("HTTP 404"))), (True, uptodate)]
     before = state_sizes(images)
     info = MediaPipeline.SpiderInfo(images.crawler.spider)
@@ -956,17 +938,8 @@ def test_media_to_download_reuses_stored_image(images: StoreAsIsPipeline) -> Non
 
     result = images.media_to_download(image_request(record), info)
 
-    assert result == {
-        "url": IMG_A,
-        "path": "2021/12/04/aaaa.jpeg",
-        "checksum": None,
-        "status": "uptodate",
-        "width": 640,
-        "height": 480,
-        "format": "jpeg",
-        "size_bytes": 2048,
-        "run_id": 2,
-    }
+    # The catalog's record is the result: run_id 2 says it needs no writing.
+    assert result == record
     assert stat(images.crawler, "qupost/images/reused") == 1
 
 
