@@ -80,6 +80,9 @@ def test_the_summary_adds_up_on_a_first_run_and_a_rerun(tmp_path: Path) -> None:
     site = build_site(8, channels=(1, 6))
     ids = sorted(site.articles)
     site.articles[ids[0]].mode = "deleted"
+    # Listed under both channels: its second listing is either dropped by the
+    # duplicate filter (skipped) or, once stored, not fetched (unchanged).
+    site.articles[ids[2]].channels = [1, 6]
     with FakeServer(site) as server:
         site.faults[site.articles[ids[1]].page_path] = Fault(status=503, times=10)
         first = run_crawl(server, tmp_path, "cid=1,6")
@@ -87,10 +90,12 @@ def test_the_summary_adds_up_on_a_first_run_and_a_rerun(tmp_path: Path) -> None:
     _, numbers = summary_of(first.stderr)
     assert_adds_up(numbers)
     assert numbers[0] == 6 and numbers[3] == 1 and numbers[4] == 1
+    assert numbers[2] + numbers[5] == 1 and numbers[6] == 9, numbers
     _, rerun = summary_of(again.stderr)
     assert_adds_up(rerun)
     # Stored articles are not fetched again: they count as unchanged, not as nothing.
-    assert rerun[0] == 0 and rerun[2] == 6, rerun
+    # (the article listed under both channels counts once per listing).
+    assert rerun[0] == 0 and rerun[2] == 7, rerun
 
 
 def test_run_record_matches_the_summary(tmp_path: Path) -> None:
