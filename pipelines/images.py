@@ -21,6 +21,7 @@ import hashlib
 import logging
 import os
 import re
+import sys
 import tempfile
 import warnings
 from contextlib import suppress
@@ -371,8 +372,8 @@ class StoreAsIsPipeline(FilesPipeline):
         article: Article = item
         outcomes: dict[str, ImageRecord] = {}
         for url, (ok, value) in zip(article.all_image_urls, results, strict=True):
-            if ok and isinstance(value, ImageRecord):
-                outcomes[url] = value
+            if ok and isinstance(value, StoredImage):
+                outcomes[url] = value.record(url)
                 continue
             reason = _failure_reason(value)
             outcomes[url] = ImageRecord(url=url, status="failed", reason=reason)
@@ -397,13 +398,41 @@ class StoreAsIsPipeline(FilesPipeline):
         self.crawler.stats.inc_value(key)
 
 
-def _file_info(record: ImageRecord) -> FileInfo:
-    """An image's outcome as Scrapy's result for it: the record itself.
+@dataclass(frozen=True, slots=True)
+class StoredImage:
+    """Scrapy's result for a stored image: what its record needs besides the URL.
 
-    Scrapy keeps every result in its per-run cache (``info.downloaded``), so
-    the result is the small slotted record rather than a dict of its fields.
+    Scrapy keeps every result for the whole run (``info.downloaded``), one per
+    image URL, so the result holds no strings: the path follows from the URL
+    and the format (:func:`image_path`), and the URL is the article's own.
     """
-    return record  # type: ignore[return-value]
+
+    format: str
+    width: int | None
+    height: int | None
+    size_bytes: int | None
+    run_id: int | None
+
+    def record(self, url: str) -> ImageRecord:
+        return ImageRecord(
+            url=url,
+            status="stored",
+            path=image_path(url, self.format),
+            width=self.width,
+            height=self.height,
+            format=self.format,
+            size_bytes=self.size_bytes,
+            run_id=self.run_id,
+        )
+
+
+def _file_info(record: ImageRecord) -> FileInfo:
+    """An image's outcome as the result Scrapy caches for it (see :class:`StoredImage`)."""
+    assert record.format is not None
+    result = StoredImage(
+        sys.intern(record.format), record.width, record.height, record.size_bytes, record.run_id
+    )
+    return result  # type: ignore[return-value]
 
 
 def _failure_reason(value: Any) -> str:

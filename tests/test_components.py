@@ -48,7 +48,7 @@ from crawler.items import ListingItem
 from crawler.middlewares import IncrementalMiddleware
 from crawler.safety import RefusedFetch
 from crawler.spiders.qupost import ARTICLE_PRIORITY, DETAIL_PRIORITY, QupostSpider
-from pipelines.images import ImageFailed, StoreAsIsPipeline
+from pipelines.images import ImageFailed, StoreAsIsPipeline, StoredImage, image_path
 from pipelines.store import StoragePipeline
 from storage.article import Article, ArticleSource, ImageRecord, ImageRef
 from storage.hexo import HexoWriter
@@ -880,10 +880,9 @@ def test_item_completed_maps_each_url_to_its_outcome(images: StoreAsIsPipeline) 
         cover_url=IMG_COVER,
     )
     assert article.all_image_urls == [IMG_A, IMG_B, IMG_COVER]
-    downloaded = ImageRecord(IMG_A, "stored", path="2021/12/04/aaaa.jpeg", width=640,
-                             height=480, format="jpeg", size_bytes=2048)  # fmt: skip
-    uptodate = ImageRecord(IMG_COVER, "stored", path="2021/12/04/cccc.jpeg", width=230,
-                           height=160, format="jpeg", size_bytes=999, run_id=3)  # fmt: skip
+    # What Scrapy caches per image: no URL, no path (both follow from the article).
+    downloaded = StoredImage("jpeg", 640, 480, 2048, None)
+    uptodate = StoredImage("jpeg", 230, 160, 999, 3)
     results = [(True, downloaded), (False, Failure(ImageFailed("HTTP 404"))), (True, uptodate)]
     before = state_sizes(images)
     info = MediaPipeline.SpiderInfo(images.crawler.spider)
@@ -894,7 +893,7 @@ def test_item_completed_maps_each_url_to_its_outcome(images: StoreAsIsPipeline) 
         IMG_A: ImageRecord(
             IMG_A,
             "stored",
-            path="2021/12/04/aaaa.jpeg",
+            path=image_path(IMG_A, "jpeg"),
             width=640,
             height=480,
             format="jpeg",
@@ -905,7 +904,7 @@ def test_item_completed_maps_each_url_to_its_outcome(images: StoreAsIsPipeline) 
         IMG_COVER: ImageRecord(
             IMG_COVER,
             "stored",
-            path="2021/12/04/cccc.jpeg",
+            path=image_path(IMG_COVER, "jpeg"),
             width=230,
             height=160,
             format="jpeg",
@@ -933,13 +932,14 @@ def image_request(record: ImageRecord | None) -> Request:
 
 def test_media_to_download_reuses_stored_image(images: StoreAsIsPipeline) -> None:
     info = MediaPipeline.SpiderInfo(images.crawler.spider)
-    record = ImageRecord(IMG_A, "stored", path="2021/12/04/aaaa.jpeg", width=640, height=480,
-                         format="jpeg", size_bytes=2048, run_id=2)  # fmt: skip
+    record = ImageRecord(IMG_A, "stored", path=image_path(IMG_A, "jpeg"), width=640,
+                         height=480, format="jpeg", size_bytes=2048, run_id=2)  # fmt: skip
 
     result = images.media_to_download(image_request(record), info)
 
-    # The catalog's record is the result: run_id 2 says it needs no writing.
-    assert result == record
+    # The catalog's record comes back whole; run_id 2 says it needs no writing.
+    assert result == StoredImage("jpeg", 640, 480, 2048, 2)
+    assert result.record(IMG_A) == record
     assert stat(images.crawler, "qupost/images/reused") == 1
 
 
