@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import re
+from dataclasses import fields
 from typing import Any, Self
 
 import lxml.html
@@ -173,6 +174,12 @@ def _one_line(html: str) -> str:
     return re.sub(r"\s*[\r\n]+\s*", " ", html).strip()
 
 
+# The record's stored text fields and the source fields each is filled from.
+TEXT_FIELDS = tuple(
+    (f.name, f.metadata["text_from"]) for f in fields(Article) if "text_from" in f.metadata
+)
+
+
 def normalise(article: Article) -> None:
     """Fill an article's title, author, body, images and cover from its source fields.
 
@@ -180,8 +187,10 @@ def normalise(article: Article) -> None:
     """
     source = article.source
     article.title = clean_title(source.list_title or source.page_title)
-    # The author goes to YAML and to the catalog (PostgreSQL refuses NUL).
-    article.author = clean_text(source.list_author or source.page_author)
+    # Text fields go to YAML and to the catalog (PostgreSQL refuses NUL).
+    for name, sources in TEXT_FIELDS:
+        raw = next((value for s in sources if (value := getattr(source, s))), "")
+        setattr(article, name, clean_text(raw))
     body, images = clean_html(source.html, article.original_url)
     article.body_html = body
     article.image_refs = tuple(images)

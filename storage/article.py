@@ -5,9 +5,10 @@ The pipelines fill the normalised fields of :class:`Article` beside it (title,
 author, date, cleaned body, image outcomes).  The repository stores the
 normalised fields whose dataclass field is marked as a column, and reads them
 back into the same record; the renderers take the record as it is.  A new
-front-matter field is therefore a field here, a column in ``storage.models``
-(with its migration), a line in the parser that finds it and a line in the
-renderer that writes it.
+front-matter field is therefore a source field and a stored field here (a
+text field declares its sources with :func:`text_from`), a column in
+``storage.models`` with its migration, a line in the parser that finds it
+and a line in the renderer that writes it.
 """
 
 from __future__ import annotations
@@ -18,6 +19,15 @@ from typing import Any
 
 # Marks a field of Article that the catalog stores in a ``posts`` column of the same name.
 COLUMN: dict[str, Any] = {"column": True}
+
+
+def text_from(*names: str) -> dict[str, Any]:
+    """A stored text field filled from the first non-empty of these source fields.
+
+    The cleaner (``pipelines.clean.normalise``) folds its whitespace and
+    removes control characters; nothing else needs to know the field.
+    """
+    return {**COLUMN, "text_from": names}
 
 
 @dataclass
@@ -103,7 +113,7 @@ class Article:
     channels: tuple[int, ...] = ()
     crawled_at: datetime | None = None
     title: str = field(default="", metadata=COLUMN)
-    author: str = field(default="", metadata=COLUMN)
+    author: str = field(default="", metadata=text_from("list_author", "page_author"))
     published_at: datetime | None = field(default=None, metadata=COLUMN)
     date_source: str = field(default="", metadata=COLUMN)
     """Where ``published_at`` came from: list, page, show_time or crawl."""
