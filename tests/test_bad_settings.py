@@ -120,5 +120,6 @@ def test_an_unusable_catalog_is_a_storage_failure_not_a_bad_setting(tmp_path: Pa
         assert server.site.log == []
     assert proc.returncode == 1, proc.stderr
     lines = [line for line in proc.stderr.splitlines() if line.strip()]
-    assert len(lines) == 1 and lines[0].startswith("qupost: error: cannot open"), lines
+    assert len(lines) == 1 and lines[0].startswith("qupost: error: the catalog"), lines
+    assert "is damaged (file is not a database)" in lines[0]
     assert "Traceback" not in proc.stderr
