@@ -426,11 +426,27 @@ class StoredImage:
         )
 
 
+# Image sides repeat (a CDN serves a few widths): one int object per distinct
+# value instead of two per cached image.  Bounded by the number of values.
+_SIDES: dict[int, int] = {}
+_MAX_SIDES = 20_000
+
+
+def _side(value: int | None) -> int | None:
+    if value is None or len(_SIDES) >= _MAX_SIDES:
+        return _SIDES.get(value, value) if value is not None else None
+    return _SIDES.setdefault(value, value)
+
+
 def _file_info(record: ImageRecord) -> FileInfo:
     """An image's outcome as the result Scrapy caches for it (see :class:`StoredImage`)."""
     assert record.format is not None
     result = StoredImage(
-        sys.intern(record.format), record.width, record.height, record.size_bytes, record.run_id
+        sys.intern(record.format),
+        _side(record.width),
+        _side(record.height),
+        record.size_bytes,
+        record.run_id,
     )
     return result  # type: ignore[return-value]
 
