@@ -1,6 +1,7 @@
 """Benchmark qupost against bare Scrapy on the loopback fake site.
 
-    python bench/run.py [--articles 2000] [--repeat 3] [--rss-scaling] [--json out.json]
+    python bench/run.py [--articles 2000] [--repeat 3] [--rss-scaling] [--rss-sizes 1000,5000]
+                        [--json out.json]
     python bench/run.py --smoke          # N=50, one repetition: keeps the script working in CI
 
 Measured in one run, interleaved per repetition, each variant a separate process
@@ -102,6 +103,8 @@ class Config:
     workdir: Path | None = None
     # Every run's output folder lives here until the whole benchmark ends.
     outputs: Path | None = None
+    # The two crawl sizes whose peak RSS --rss-scaling compares.
+    rss_sizes: tuple[int, int] = (1000, 5000)
 
 
 # --- processes ------------------------------------------------------------------------
@@ -309,7 +312,7 @@ def output_bytes(args: argparse.Namespace, pool: list[PoolImage]) -> int:
         total += args.articles * args.repeat * (stock + qupost)
         total += 0 if args.no_profile else args.articles * qupost
     if args.rss_scaling:
-        total += (1000 + 5000) * args.repeat * qupost
+        total += sum(args.rss_sizes) * args.repeat * qupost
     return int(total * 1.1)
 
 
@@ -442,7 +445,7 @@ def report(
     profile_data = report_profile(cfg, prof, medians["c"]["cpu"]) if prof and runs else None
     scaling_data = report_scaling(scaling) if scaling else None
     rss = medians["c"]["rss_mb"] if runs else None
-    targets = report_targets(ratios, rss, n, scaling_data)
+    targets = report_targets(ratios, rss, n, scaling_data, cfg.rss_sizes)
     problems = [f"{LABELS[r.variant]} rep {r.rep}: {p}" for r in runs for p in r.problems]
     if prof:
         problems += [f"{LABELS[r.variant]}: {p}" for r in prof[0] for p in r.problems]
@@ -588,7 +591,11 @@ def report_scaling(scaling: dict[int, list[Run]]) -> dict[str, Any]:
 
 
 def report_targets(
-    ratios: dict[str, float], rss: float | None, n: int, scaling: dict[str, Any] | None
+    ratios: dict[str, float],
+    rss: float | None,
+    n: int,
+    scaling: dict[str, Any] | None,
+    sizes: tuple[int, int],
 ) -> list[dict[str, Any]]:
     skipped = "not measured"
     rows: list[tuple[str, str, bool | None]] = []
@@ -604,22 +611,17 @@ def report_targets(
         ]
     if rss is not None:
         rows.append((f"peak RSS (c) < 250 MB at N={n}", f"{rss:.1f} MB", rss < TARGET_RSS_MB))
-    small, large = (scaling or {}).get("1000"), (scaling or {}).get("5000")
+    low, high = sizes
+    small, large = (scaling or {}).get(str(low)), (scaling or {}).get(str(high))
+    growth_row = f"RSS N={high} within 15% of N={low}"
+    cap_row = f"RSS N={high} < 250 MB"
     if small and large:
         growth = large["rss_mb"] / small["rss_mb"] - 1
-        rows.append(
-            (
-                "RSS N=5000 within 15% of N=1000",
-                f"{growth * 100:+.1f} %",
-                growth <= TARGET_RSS_GROWTH,
-            )
-        )
-        rows.append(
-            ("RSS N=5000 < 250 MB", f"{large['rss_mb']:.1f} MB", large["rss_mb"] < TARGET_RSS_MB)
-        )
+        rows.append((growth_row, f"{growth * 100:+.1f} %", growth <= TARGET_RSS_GROWTH))
+        rows.append((cap_row, f"{large['rss_mb']:.1f} MB", large["rss_mb"] < TARGET_RSS_MB))
     else:
-        rows.append(("RSS N=5000 within 15% of N=1000", f"{skipped} (--rss-scaling)", None))
-        rows.append(("RSS N=5000 < 250 MB", f"{skipped} (--rss-scaling)", None))
+        rows.append((growth_row, f"{skipped} (--rss-scaling)", None))
+        rows.append((cap_row, f"{skipped} (--rss-scaling)", None))
     say("")
     say("targets")
     for name, value, ok in rows:
@@ -641,6 +643,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--rss-only", action="store_true", help="only the RSS scaling part (implies --rss-scaling)"
+    )
+    parser.add_argument(
+        "--rss-sizes",
+        type=_two_sizes,
+        default=(1000, 5000),
+        metavar="SMALL,LARGE",
+        help="the two N whose peak RSS --rss-scaling compares (default 1000,5000)",
     )
     parser.add_argument(
         "--image-mix",
@@ -669,6 +678,18 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return args
 
 
+def _two_sizes(text: str) -> tuple[int, int]:
+    try:
+        low, high = (int(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected two sizes like 2000,20000, got {text!r}"
+        ) from None
+    if not 0 < low < high:
+        raise argparse.ArgumentTypeError(f"expected 0 < SMALL < LARGE, got {text!r}")
+    return low, high
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
@@ -684,6 +705,7 @@ def main(argv: list[str] | None = None) -> int:
         warmup=not args.smoke,
         code=code_version(),
         workdir=args.workdir,
+        rss_sizes=args.rss_sizes,
     )
     say(f"building the site: {cfg.articles} articles; logs in {results}")
     pool = image_pool(mix=args.image_mix)
@@ -696,7 +718,7 @@ def main(argv: list[str] | None = None) -> int:
                     warm_up(cfg, server)
                 runs = compare(cfg, server)
                 prof = None if args.no_profile else profile(cfg, server, args.profile_bare)
-        scaling = rss_scaling(cfg, pool, (1000, 5000)) if args.rss_scaling else None
+        scaling = rss_scaling(cfg, pool, cfg.rss_sizes) if args.rss_scaling else None
     data = report(cfg, pool, runs, prof, scaling)
     if args.json:
         args.json.write_text(json.dumps(data, indent=2, default=str), encoding="utf-8")
