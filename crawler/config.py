@@ -396,7 +396,6 @@ class QupostConfig:
     gc_tuning: bool
     gc_threshold: tuple[int, int, int]
     profile: str
-    on_deleted: str
 
     @property
     def local_images_dir(self) -> Path | None:
@@ -447,7 +446,6 @@ class QupostConfig:
             gc_tuning=parse_flag("QUPOST_GC_TUNING", _raw(settings, "QUPOST_GC_TUNING")),
             gc_threshold=_gc_threshold(settings),
             profile=_profile(settings),
-            on_deleted=on_deleted,
         )
 
     @classmethod
