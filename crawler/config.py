@@ -383,7 +383,6 @@ class QupostConfig:
     images_store: str
     write_posts: bool
     render: RenderOptions
-    timezone: tzinfo
     fsync: bool
     image_max_pixels: int
     image_concurrency: int
@@ -423,7 +422,6 @@ class QupostConfig:
             images_store=str(store) if store else str(source_dir / "images" / "qupost"),
             write_posts=parse_flag("QUPOST_WRITE_POSTS", _raw(settings, "QUPOST_WRITE_POSTS")),
             render=_render(settings, zone, on_deleted),
-            timezone=zone,
             fsync=parse_flag("QUPOST_FSYNC", _raw(settings, "QUPOST_FSYNC")),
             image_max_pixels=parse_int(
                 "QUPOST_IMAGE_MAX_PIXELS", _raw(settings, "QUPOST_IMAGE_MAX_PIXELS"), minimum=0

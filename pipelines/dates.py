@@ -319,7 +319,7 @@ class DatePipeline:
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:
-        return cls(crawler, QupostConfig.of(crawler).timezone)
+        return cls(crawler, QupostConfig.of(crawler).render.timezone)
 
     def process_item(self, item: Any) -> Any:
         if not isinstance(item, Article) or item.deleted:
