@@ -91,6 +91,13 @@ METAREFRESH_ENABLED = False
 # Host names that resolve to private or loopback addresses are refused at
 # connection time, unless trusted (see crawler/resolver.py and README "Security").
 TWISTED_DNS_RESOLVER = "crawler.resolver.SafeResolver"
+# Plain priority order across hosts. Article requests outrank list pages (see
+# ARTICLE_PRIORITY in the spider), so list pages are read only as fast as
+# articles are fetched. Scrapy's default queue first picks the host with the
+# fewest downloads in flight: with the list API on a host of its own, as on the
+# real site, the next list page would always win and every article of the run
+# would wait in memory.
+SCHEDULER_PRIORITY_QUEUE = "scrapy.pqueues.ScrapyPriorityQueue"
 # Says what became of each article request it drops (skipped, or failed).
 DUPEFILTER_CLASS = "crawler.dupefilter.AccountingDupeFilter"
 # Deleted articles answer 404; the spider reads that itself.

@@ -256,3 +256,36 @@ def test_timezone_setting_reads_naive_page_times(tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr[-3000:]
     matter, _ = result.post("1638650000")
     assert matter["date"] == "Sun, 05 Dec 2021 08:00:00 GMT"
+
+
+def test_list_pages_are_read_only_as_fast_as_articles_are_fetched(tmp_path: Path) -> None:
+    # As on the real site, the list API has a host of its own (here "localhost",
+    # the articles on 127.0.0.1). List pages must not run ahead of the articles
+    # they list, or every article of a long crawl waits in memory.
+    site = build_site(120, images_per_article=0)
+    limit, concurrency = 10, 2
+    with FakeServer(site) as server:
+        port = server.base_url.rsplit(":", 1)[1]
+        result = run_crawl(
+            server,
+            tmp_path,
+            "cid=1",
+            "pages=12",
+            f"limit={limit}",
+            QUPOST_LIST_API=server.list_api.replace("127.0.0.1", "localhost"),
+            QUPOST_ALLOWED_DOMAINS="127.0.0.1",
+            QUPOST_TRUSTED_HOSTS=f"127.0.0.1:{port}",
+            CONCURRENT_REQUESTS=concurrency,
+            CONCURRENT_REQUESTS_PER_DOMAIN=concurrency,
+        )
+        log = [path for path, _ in site.log]
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert len(result.post_files()) == 120
+    articles_before = [
+        sum(1 for p in log[:i] if p.startswith("/detail/"))
+        for i, path in enumerate(log)
+        if path.startswith("/content/outList")
+    ]
+    # Page k+1 is asked for only once page k's articles have (nearly all) been.
+    for page, fetched in enumerate(articles_before[1:], start=1):
+        assert fetched >= page * limit - concurrency, articles_before
