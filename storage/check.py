@@ -163,13 +163,10 @@ def catalog_integrity(url: str) -> str:
     except StorageError as exc:
         return f"unreadable: {exc}"
     try:
+        verdict = repo.quick_check()
+        if verdict != ["ok"]:
+            return "quick_check: " + "; ".join(verdict)[:300]
         with repo.reading() as tx:
-            if tx.dialect == "sqlite":
-                verdict = [str(r) for r in tx.conn.exec_driver_sql("PRAGMA quick_check").scalars()]
-                if verdict != ["ok"]:
-                    return "quick_check: " + "; ".join(verdict)[:300]
-            else:
-                tx.conn.exec_driver_sql("SELECT 1")
             tx.conn.execute(select(POSTS.c.qupost_id).limit(1)).all()
     except (StorageError, SQLAlchemyError, sqlite3.Error) as exc:
         return f"unreadable: {' '.join(str(exc).split())[:300]}"

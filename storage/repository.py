@@ -417,17 +417,21 @@ class Repository:
         (530 MB) on a 2-core machine.  PostgreSQL checks its own pages, so
         nothing is done there.
         """
-        if self.engine.dialect.name != "sqlite":
-            return None
         try:
-            with self.reading() as tx:
-                rows = list(tx.conn.exec_driver_sql("PRAGMA quick_check").scalars())
+            rows = self.quick_check()
         except StorageError as exc:
             return str(exc)
         if rows == ["ok"]:
             return None
         found = [" ".join(str(r).replace("*", " ").split()) for r in rows[:3]]
         return "; ".join(f for f in found if f)[:300]
+
+    def quick_check(self) -> list[str]:
+        """SQLite's ``PRAGMA quick_check`` rows (``["ok"]`` when sound); ``["ok"]`` elsewhere."""
+        if self.engine.dialect.name != "sqlite":
+            return ["ok"]
+        with self.reading() as tx:
+            return [str(r) for r in tx.conn.exec_driver_sql("PRAGMA quick_check").scalars()]
 
     def create_schema(self) -> None:
         from storage.migrations import upgrade_schema
