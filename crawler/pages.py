@@ -130,6 +130,7 @@ def _read_row(row: Any) -> tuple[str, Article | None]:
         publish_time=_digits_or_none(row.get("publish_time")),
         show_time=_digits_or_none(row.get("show_time")),
         cover=unescape_url(cover) if isinstance(cover, str) and cover.strip() else None,
+        introduction=_text(row.get("introduction")),
     )
     return "article", Article(qupost_id, canonical_url(url), source)
 

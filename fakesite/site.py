@@ -68,6 +68,8 @@ class FakeArticle:
     info_time: str | None = None
     list_publish_time: bool = True
     extra_content_html: str = ""
+    # The list row's summary; the real API leaves it empty for most articles.
+    introduction: str = ""
 
     @property
     def date_path(self) -> str:
@@ -217,7 +219,7 @@ class FakeSite:
             "show_time": str(int(datetime.now(UTC).timestamp())),
             "source_name": article.source_name,
             "nickname": article.nickname,
-            "introduction": "",
+            "introduction": article.introduction,
             "cover": [f"{self.base_url}{article.cover}?imageView2/2/w/230/q/80"]
             if article.cover
             else [],
@@ -378,4 +380,6 @@ def numbered_article(
         channels=[cid],
         body=body,
         cover=cover,
+        # One article in five carries the list's own summary, as on the real site.
+        introduction=f"摘要{n + 1}：{lorem(rng, 1)[:40]}" if n % 5 == 2 else "",
     )

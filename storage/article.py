@@ -55,6 +55,8 @@ class ArticleSource:
     """The list row's ``show_time``: epoch seconds, often when the list was served."""
     cover: str | None = None
     """The list row's ``cover[0]``, as written."""
+    introduction: str = ""
+    """The list row's ``introduction``: the site's own summary, often empty."""
     html: str = ""
     """The body HTML, before cleaning; emptied once the body is cleaned."""
 
@@ -119,6 +121,8 @@ class Article:
     """Where ``published_at`` came from: list, page, show_time or crawl."""
     body_html: str = field(default="", metadata=COLUMN)
     """The cleaned body; image sources are origin URLs, rewritten when rendered."""
+    description: str = field(default="", metadata=text_from("introduction"))
+    """A plain-text summary: the list's introduction, else the start of the body text."""
     cover_url: str | None = field(default=None, metadata=COLUMN)
     """The list cover, resolved to an absolute original-quality URL."""
     image_refs: tuple[ImageRef, ...] = ()

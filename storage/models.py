@@ -58,6 +58,8 @@ class Post(Base):
     # Cleaned body; image sources are origin URLs, rewritten at render time.
     body_html: Mapped[str] = mapped_column(Text)
     cover_url: Mapped[str | None] = mapped_column(Text)
+    # Plain-text summary for index pages and <meta name="description">.
+    description: Mapped[str] = mapped_column(Text, default="")
     content_hash: Mapped[str] = mapped_column(String(64))
     first_seen_at: Mapped[datetime]
     crawled_at: Mapped[datetime]
@@ -125,5 +127,7 @@ class Run(Base):
     # Listed again in the same run (another channel, a redirect back to a
     # page already fetched): no work of its own.
     articles_skipped: Mapped[int] = mapped_column(default=0)
+    # Near-duplicates of a story already stored (QUPOST_DUPLICATES).
+    articles_duplicate: Mapped[int] = mapped_column(default=0)
     images_downloaded: Mapped[int] = mapped_column(default=0)
     images_failed: Mapped[int] = mapped_column(default=0)
