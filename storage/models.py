@@ -131,3 +131,19 @@ class Run(Base):
     articles_duplicate: Mapped[int] = mapped_column(default=0)
     images_downloaded: Mapped[int] = mapped_column(default=0)
     images_failed: Mapped[int] = mapped_column(default=0)
+
+
+class Failure(Base):
+    """One article or image a run could not turn into a post or a file, and why."""
+
+    __tablename__ = "failures"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    run_id: Mapped[int] = mapped_column(Integer, index=True)
+    # "article" or "image".
+    kind: Mapped[str] = mapped_column(String(16))
+    # The short reason, as in the crawl's stats: http_503, timeout, empty, ...
+    reason: Mapped[str] = mapped_column(String(64))
+    qupost_id: Mapped[str | None] = mapped_column(String(32))
+    url: Mapped[str] = mapped_column(Text, default="")
+    at: Mapped[datetime]

@@ -1,4 +1,5 @@
-"""Posts carry a plain-text summary (``description``); runs count near-duplicates.
+"""Posts carry a plain-text summary (``description``); runs count near-duplicates;
+``failures`` keeps what each run could not fetch or parse, and why.
 
 Rows stored before this revision get an empty description; the renderer
 derives one from the stored body until a refresh stores it.
@@ -27,8 +28,22 @@ def upgrade() -> None:
             sa.Column("articles_duplicate", sa.Integer(), nullable=False, server_default="0")
         )
 
+    op.create_table(
+        "failures",
+        sa.Column("id", sa.Integer(), primary_key=True),
+        sa.Column("run_id", sa.Integer(), nullable=False),
+        sa.Column("kind", sa.String(16), nullable=False),
+        sa.Column("reason", sa.String(64), nullable=False),
+        sa.Column("qupost_id", sa.String(32), nullable=True),
+        sa.Column("url", sa.Text(), nullable=False),
+        sa.Column("at", sa.DateTime(timezone=True), nullable=False),
+    )
+    op.create_index("ix_failures_run_id", "failures", ["run_id"])
+
 
 def downgrade() -> None:
+    op.drop_index("ix_failures_run_id", "failures")
+    op.drop_table("failures")
     with op.batch_alter_table("runs") as batch:
         batch.drop_column("articles_duplicate")
     with op.batch_alter_table("posts") as batch:
