@@ -38,6 +38,7 @@ from crawler.safety import DEFAULT_PORTS, Endpoint, parse_endpoint
 from crawler.urls import article_id_from_url, is_http_url
 from storage.hexo import IMAGE_MODES, ON_DELETED_POLICIES, RenderError, RenderOptions
 from storage.repository import SUPPORTED_BACKENDS
+from storage.themes import preset
 
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler
@@ -317,6 +318,18 @@ def _timezone(settings: BaseSettings) -> tzinfo:
         raise ConfigError(f"{name}: {exc}") from None
 
 
+def _cover_keys(settings: BaseSettings) -> tuple[str, ...]:
+    """QUPOST_COVER_KEYS when set (even to nothing), else the QUPOST_THEME preset's keys."""
+    explicit = _raw(settings, "QUPOST_COVER_KEYS")
+    try:
+        theme = preset(_text(settings, "QUPOST_THEME"))
+    except ValueError as exc:
+        raise ConfigError(f"QUPOST_THEME: {exc}") from None
+    if explicit is None:
+        return theme.cover_keys
+    return parse_list("QUPOST_COVER_KEYS", explicit)
+
+
 def _render(settings: BaseSettings, zone: tzinfo, on_deleted: str) -> RenderOptions:
     date_format = _text(settings, "QUPOST_DATE_FORMAT")
     _check_date_format("QUPOST_DATE_FORMAT", date_format)
@@ -329,7 +342,8 @@ def _render(settings: BaseSettings, zone: tzinfo, on_deleted: str) -> RenderOpti
             image_proxy=_text(settings, "QUPOST_IMAGE_PROXY"),
             image_url_base=_text(settings, "QUPOST_IMAGE_URL_BASE"),
             categories=parse_list("QUPOST_CATEGORIES", _raw(settings, "QUPOST_CATEGORIES")),
-            cover_keys=parse_list("QUPOST_COVER_KEYS", _raw(settings, "QUPOST_COVER_KEYS")),
+            cover_keys=_cover_keys(settings),
+            abbrlink=parse_flag("QUPOST_ABBRLINK", _raw(settings, "QUPOST_ABBRLINK")),
             tag_names=MappingProxyType(CHANNELS),
             on_deleted=on_deleted,
         )

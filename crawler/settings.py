@@ -35,7 +35,12 @@ QUPOST_DATE_FORMAT = "rfc1123"
 QUPOST_TIMEZONE = "Asia/Shanghai"
 QUPOST_FSYNC = False
 QUPOST_CATEGORIES = ["新媒体", "趣头条", "分类"]
-QUPOST_COVER_KEYS = ["headimg", "thumbnail"]
+# Front-matter keys for the theme's cover and card image (see the README's theme table).
+QUPOST_THEME = "volantis"
+# Unset: the theme's keys. A list here replaces them.
+QUPOST_COVER_KEYS = None
+# Write "abbrlink: <article id>" for hexo-abbrlink-style permalinks.
+QUPOST_ABBRLINK = False
 # Deleted at the source: keep the post, unpublish it (Hexo hides it) or remove it, images kept.
 QUPOST_ON_DELETED = "unpublish"
 

@@ -22,7 +22,7 @@ from scrapy.exceptions import DropItem
 from crawler import stats as keys
 from crawler.urls import is_http_url, resolve_image_url, unescape_url
 from storage.article import Article, ImageRef
-from storage.summary import shorten, summarise
+from storage.summary import describe
 
 logger = logging.getLogger(__name__)
 
@@ -195,7 +195,7 @@ def normalise(article: Article) -> None:
     body, images = clean_html(source.html, article.original_url)
     article.body_html = body
     article.image_refs = tuple(images)
-    article.description = shorten(article.description) or summarise(body)
+    article.description = describe(article.description, body)
     article.cover_url = resolve_image_url(source.cover or "", article.original_url)
     # The raw page is no longer needed; it is the largest part of the record.
     article.source.html = ""

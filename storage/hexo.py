@@ -23,6 +23,8 @@ from zoneinfo import ZoneInfo
 import yaml
 
 from storage.article import Article, ImageRecord
+from storage.summary import describe, fold
+from storage.themes import DEFAULT_THEME, PRESETS
 
 try:
     _Dumper: Any = yaml.CSafeDumper
@@ -63,7 +65,6 @@ for _dumper_class in (_FastDumper, _SafeDumper):
 
 IMAGE_MODES = ("local", "proxy", "origin")
 ON_DELETED_POLICIES = ("keep", "unpublish", "remove")
-DEFAULT_COVER_KEYS = ("headimg", "thumbnail")
 _IMG_TAG = re.compile(r"<img\b([^>]*?)/?>")
 _ATTR = re.compile(r'([a-zA-Z_:][-a-zA-Z0-9_:.]*)="([^"]*)"')
 _SAFE_ID = re.compile(r"[0-9]{1,20}")
@@ -90,7 +91,8 @@ class RenderOptions:
     image_proxy: str = ""
     image_url_base: str = "/images/qupost/"
     categories: tuple[str, ...] = ("新媒体", "趣头条", "分类")
-    cover_keys: tuple[str, ...] = DEFAULT_COVER_KEYS
+    cover_keys: tuple[str, ...] = PRESETS[DEFAULT_THEME].cover_keys
+    abbrlink: bool = False
     tag_names: Mapping[int, str] = field(default_factory=dict)
     on_deleted: str = "unpublish"
 
@@ -174,27 +176,39 @@ def cover_src(post: Article, first_body_image: str | None, options: RenderOption
 
 
 def front_matter(post: Article, cover: str | None, options: RenderOptions) -> dict[str, Any]:
-    extra_covers = [k for k in options.cover_keys if k not in DEFAULT_COVER_KEYS]
+    covers = {key: cover for key in options.cover_keys} if cover else {}
     matter: dict[str, Any] = {"title": post.title, "categories": list(options.categories)}
     if post.channels:
         matter["tags"] = [options.tag_names.get(c, str(c)) for c in post.channels]
-    if cover:
-        for key in extra_covers:
-            matter[key] = cover
-        if "headimg" in options.cover_keys:
-            matter["headimg"] = cover
+    # The seed format's order: covers after the tags, "thumbnail" after the dates.
+    thumbnail = covers.pop("thumbnail", None)
+    for key, value in covers.items():
+        if key.endswith("[]"):
+            matter[key[:-2]] = [value]
+        else:
+            matter[key] = value
     matter["author"] = post.author or "趣头条"
     matter["comments"] = False
     if post.deleted and options.on_deleted == "unpublish":
         matter["published"] = False
     assert post.published_at is not None
     matter["date"] = format_date(post.published_at, options)
-    if post.updated_at is not None:
-        matter["updated"] = format_date(post.updated_at, options)
-    if cover and "thumbnail" in options.cover_keys:
-        matter["thumbnail"] = cover
+    # Without "updated" Hexo shows the file's modification time, which is
+    # when the post was written, not when the article changed.
+    matter["updated"] = format_date(post.updated_at or post.published_at, options)
+    if thumbnail is not None:
+        matter["thumbnail"] = thumbnail
+    # Posts stored before summaries existed get theirs from the body.
+    summary = fold(post.description) or describe("", post.body_html)
+    if summary:
+        matter["description"] = summary
+        # Hexo takes a front-matter excerpt as it is (HTML) for index pages.
+        matter["excerpt"] = f"<p>{html.escape(summary, quote=False)}</p>"
     matter["original_url"] = post.original_url
     matter["qupost_id"] = post.qupost_id
+    if options.abbrlink:
+        # hexo-abbrlink leaves a post alone once it has one.
+        matter["abbrlink"] = post.qupost_id
     # Article text may contain {{ }} or {% %}; Hexo must not evaluate it.
     matter["disableNunjucks"] = True
     return matter

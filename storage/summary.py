@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import unicodedata
 
 import lxml.html
@@ -11,11 +12,22 @@ SUMMARY_LENGTH = 120
 # A cut within this many characters of the limit moves back to the end of a sentence.
 _SENTENCE_ENDS = "。！？!?；;…"
 _SENTENCE_SLACK = 40
+_BLOCKS = ("p", "div", "li", "h1", "h2", "h3", "h4", "h5", "h6", "blockquote", "pre", "td")
+_BYLINE = re.compile(r"记者|通讯员|编辑|来源[:：]|作者[:：]|供稿|撰文|摄影")
 
 
 def fold(text: str) -> str:
-    """Whitespace folded to single spaces, ends trimmed."""
-    return " ".join(text.split())
+    """Whitespace folded to single spaces, ends trimmed.
+
+    Angle brackets become their full-width forms: some themes print the
+    summary unescaped, and a summary is text, never markup.
+    """
+    return " ".join(text.split()).replace("<", "\uff1c").replace(">", "\uff1e")
+
+
+def describe(introduction: str, body_html: str, limit: int = SUMMARY_LENGTH) -> str:
+    """A post's summary: the list's introduction as text, else the start of the body."""
+    return summarise(introduction, limit) or summarise(body_html, limit)
 
 
 def shorten(text: str, limit: int = SUMMARY_LENGTH) -> str:
@@ -45,4 +57,13 @@ def summarise(body_html: str, limit: int = SUMMARY_LENGTH) -> str:
         root = lxml.html.fragment_fromstring(body_html, create_parent="div")
     except (etree.ParserError, ValueError):
         return ""
-    return shorten(root.text_content(), limit)
+    for block in root.iter(*_BLOCKS, "br"):
+        # Mark block edges so paragraphs do not run into each other.
+        block.text = "\n" + (block.text or "")
+        block.tail = "\n" + (block.tail or "")
+    paragraphs = [fold(line) for line in root.text_content().split("\n")]
+    paragraphs = [line for line in paragraphs if line]
+    if len(paragraphs) > 1 and _BYLINE.search(paragraphs[0]) and len(paragraphs[0]) <= 40:
+        # "封面新闻见习记者 曹钰": a byline says nothing about the story.
+        paragraphs = paragraphs[1:]
+    return shorten(" ".join(paragraphs), limit)

@@ -25,6 +25,7 @@ from crawler.config import (
     parse_timezone,
 )
 from crawler.profiles import PROFILES
+from storage.themes import preset
 
 ARTICLE = "http://html2.qktoutiao.com/detail/2021/12/04/1638625001.html"
 OTHER_ARTICLE = "https://html2.qktoutiao.com/detail/2021/12/05/1638700000.html"
@@ -84,7 +85,9 @@ def test_defaults_come_from_the_settings_module() -> None:
     assert cfg.render.image_proxy == defaults.QUPOST_IMAGE_PROXY
     assert cfg.render.image_url_base == defaults.QUPOST_IMAGE_URL_BASE
     assert cfg.render.categories == tuple(defaults.QUPOST_CATEGORIES)
-    assert cfg.render.cover_keys == tuple(defaults.QUPOST_COVER_KEYS)
+    assert defaults.QUPOST_COVER_KEYS is None  # unset: the theme preset decides
+    assert cfg.render.cover_keys == preset(defaults.QUPOST_THEME).cover_keys
+    assert cfg.render.abbrlink is defaults.QUPOST_ABBRLINK
     assert cfg.render.on_deleted == defaults.QUPOST_ON_DELETED
     assert cfg.fsync is defaults.QUPOST_FSYNC
     assert cfg.image_max_pixels == defaults.QUPOST_IMAGE_MAX_PIXELS

@@ -18,7 +18,9 @@ from fakesite.site import FakeSite
 from tests.conftest import data_file, run_crawl, split_post
 
 PROXY = "https://cors.zfour.workers.dev/?"
-ADDED_KEYS = {"tags", "original_url", "qupost_id", "disableNunjucks"}
+ADDED_KEYS = {
+    "tags", "updated", "description", "excerpt", "original_url", "qupost_id", "disableNunjucks"
+}  # fmt: skip
 
 
 def normalise_html(fragment: str) -> str:

@@ -41,6 +41,7 @@ CHANNEL_IDS = {name: cid for cid, name in CHANNELS.items()}
 
 GOLDEN_CASES = (
     "cover_fallback",
+    "fluid_abbrlink_intro",
     "default",
     "failed_image",
     "iso_butterfly",
@@ -52,8 +53,9 @@ GOLDEN_CASES = (
 )
 # The post format's key order; optional keys are simply absent.
 KEY_ORDER = (
-    "title", "categories", "tags", "cover", "top_img", "headimg", "author", "comments",
-    "published", "date", "updated", "thumbnail", "original_url", "qupost_id", "disableNunjucks",
+    "title", "categories", "tags", "index_img", "banner_img", "photos", "cover", "top_img",
+    "headimg", "author", "comments", "published", "date", "updated", "thumbnail", "description",
+    "excerpt", "original_url", "qupost_id", "abbrlink", "disableNunjucks",
 )  # fmt: skip
 DELETED_AT = datetime(2021, 12, 8, 4, 0, tzinfo=UTC)
 
@@ -85,6 +87,7 @@ def post_from_json(raw: dict[str, Any]) -> Article:
         original_url=raw["original_url"],
         body_html=raw["body_html"],
         cover_url=raw["cover_url"],
+        description=raw.get("description", ""),
         updated_at=datetime.fromisoformat(raw["updated_at"]) if raw["updated_at"] else None,
         channels=tuple(CHANNEL_IDS[name] for name in raw["tags"]),
         images={url: ImageRecord(url=url, **fields) for url, fields in raw["images"].items()},
@@ -255,6 +258,9 @@ def test_front_matter_defaults() -> None:
         "author": "趣头条",
         "comments": False,
         "date": "Sat, 04 Dec 2021 13:49:12 GMT",
+        "updated": "Sat, 04 Dec 2021 13:49:12 GMT",
+        "description": "x",
+        "excerpt": "<p>x</p>",
         "original_url": "http://html2.qktoutiao.com/detail/2021/12/04/1638625001.html",
         "qupost_id": "1638625001",
         "disableNunjucks": True,
@@ -266,8 +272,8 @@ def test_custom_cover_keys_follow_tags_and_replace_the_defaults() -> None:
     matter = front_matter(record(channels=(1,)), "/c.jpeg", options)
     assert matter["tags"] == ["热点"]
     assert list(matter) == [
-        "title", "categories", "tags", "cover", "author", "comments", "date",
-        "thumbnail", "original_url", "qupost_id", "disableNunjucks",
+        "title", "categories", "tags", "cover", "author", "comments", "date", "updated",
+        "thumbnail", "description", "excerpt", "original_url", "qupost_id", "disableNunjucks",
     ]  # fmt: skip
     assert matter["cover"] == matter["thumbnail"] == "/c.jpeg"
 

@@ -75,7 +75,7 @@ def test_tags_union_grows_without_refetching(tmp_path: Path) -> None:
         assert server.site.requests_to("/detail/") == 0
     matter, _ = result.post(target.id)
     assert matter["tags"] == ["热点", "科技"]
-    assert "updated" not in matter
+    assert matter["updated"] == matter["date"]
 
 
 def test_refresh_rewrites_only_the_changed_post(tmp_path: Path) -> None:
@@ -210,4 +210,5 @@ def test_export_equals_the_crawl_tree_and_rerenders_for_butterfly(tmp_path: Path
         assert other.pop("cover") == other.pop("top_img") == plain.pop("headimg")
         assert plain.pop("thumbnail")
         assert other.pop("date") != plain.pop("date")
+        assert other.pop("updated") != plain.pop("updated")
         assert other == plain
