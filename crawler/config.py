@@ -20,7 +20,7 @@ import math
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import tzinfo
+from datetime import date, datetime, time, timedelta, tzinfo
 from pathlib import Path
 from types import MappingProxyType
 from typing import TYPE_CHECKING, ClassVar
@@ -37,7 +37,7 @@ from crawler.profiles import PROFILES
 from crawler.safety import DEFAULT_PORTS, Endpoint, parse_endpoint
 from crawler.urls import article_id_from_url, is_http_url
 from storage.hexo import IMAGE_MODES, ON_DELETED_POLICIES, RenderError, RenderOptions
-from storage.repository import SUPPORTED_BACKENDS
+from storage.repository import SUPPORTED_BACKENDS, Window
 from storage.themes import preset
 
 if TYPE_CHECKING:
@@ -55,6 +55,7 @@ __all__ = [
     "parse_int",
     "parse_list",
     "parse_timezone",
+    "parse_window",
 ]
 
 MAX_LIMIT = 100
@@ -318,6 +319,54 @@ def _timezone(settings: BaseSettings) -> tzinfo:
         raise ConfigError(f"{name}: {exc}") from None
 
 
+def parse_window(
+    zone: tzinfo,
+    since: str | None = None,
+    until: str | None = None,
+    channels: str | None = None,
+    max_posts: str | None = None,
+) -> Window:
+    """Read export window options; dates without a zone are in ``zone``.
+
+    ``since`` is inclusive and ``until`` exclusive, except that a bare date
+    for ``until`` takes in that whole day: ``--until 2021-12-31`` ends at
+    midnight after the 31st.
+    """
+    start = _window_date("--since", since, zone, end_of_day=False)
+    end = _window_date("--until", until, zone, end_of_day=True)
+    if start is not None and end is not None and end <= start:
+        raise ConfigError(f"--until ({until}) must come after --since ({since})")
+    cids: tuple[int, ...] = ()
+    if channels is not None:
+        try:
+            cids = tuple(parse_channels(channels))
+        except ValueError as exc:
+            raise ConfigError(f"--channels: {exc}") from None
+    limit = None if max_posts is None else parse_int("--max-posts", max_posts, 1)
+    return Window(since=start, until=end, channels=cids, max_posts=limit)
+
+
+def _window_date(name: str, text: str | None, zone: tzinfo, *, end_of_day: bool) -> datetime | None:
+    if text is None:
+        return None
+    value = text.strip()
+    try:
+        if _BARE_DATE.fullmatch(value):
+            day = date.fromisoformat(value)
+            if end_of_day:
+                day += timedelta(days=1)
+            return datetime.combine(day, time(), zone)
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        raise ConfigError(
+            f"{name}: expected a date such as 2021-12-04 or 2021-12-04T08:00, got {text!r}"
+        ) from None
+    return moment if moment.tzinfo is not None else moment.replace(tzinfo=zone)
+
+
+_BARE_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
 def _cover_keys(settings: BaseSettings) -> tuple[str, ...]:
     """QUPOST_COVER_KEYS when set (even to nothing), else the QUPOST_THEME preset's keys."""
     explicit = _raw(settings, "QUPOST_COVER_KEYS")
@@ -396,6 +445,8 @@ class QupostConfig:
     source_dir: Path
     images_store: str
     write_posts: bool
+    keep_posts: int
+    """The crawl's tree holds the newest this many posts (0: all of them)."""
     render: RenderOptions
     fsync: bool
     image_max_pixels: int
@@ -435,6 +486,7 @@ class QupostConfig:
             source_dir=source_dir,
             images_store=str(store) if store else str(source_dir / "images" / "qupost"),
             write_posts=parse_flag("QUPOST_WRITE_POSTS", _raw(settings, "QUPOST_WRITE_POSTS")),
+            keep_posts=parse_int("QUPOST_KEEP_POSTS", _raw(settings, "QUPOST_KEEP_POSTS"), 0),
             render=_render(settings, zone, on_deleted),
             fsync=parse_flag("QUPOST_FSYNC", _raw(settings, "QUPOST_FSYNC")),
             image_max_pixels=parse_int(

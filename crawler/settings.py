@@ -26,6 +26,9 @@ QUPOST_SOURCE_DIR = "output/source"
 # IMAGES_STORE is Scrapy's own setting; unset means <QUPOST_SOURCE_DIR>/images/qupost.
 IMAGES_STORE = None
 QUPOST_WRITE_POSTS = True
+# The crawl's tree keeps the newest this many posts; older ones leave it, the catalog keeps them.
+# 0 keeps every post.
+QUPOST_KEEP_POSTS = 0
 
 # --- post format ------------------------------------------------------------
 QUPOST_IMAGE_URL_BASE = "/images/qupost/"

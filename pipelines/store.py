@@ -9,6 +9,7 @@ but never a row whose post is missing.
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 from typing import Any, Self
 
 from scrapy import Spider
@@ -20,7 +21,8 @@ from crawler.catalog import CrawlCatalog
 from crawler.config import QupostConfig
 from crawler.items import ListingItem
 from storage.article import Article
-from storage.hexo import HexoWriter, remove_stale_temp_files
+from storage.export import newest_posts, prune_posts
+from storage.hexo import HexoWriter, post_path, remove_stale_temp_files
 from storage.repository import RepoTx, StorageError
 
 logger = logging.getLogger(__name__)
@@ -33,6 +35,10 @@ class StoragePipeline:
         self.write_posts = config.write_posts
         self.posts_dir = config.source_dir / "_posts"
         self.writer = HexoWriter(config.source_dir, config.render, fsync=config.fsync)
+        self.keep_posts = config.keep_posts if config.write_posts else 0
+        # Under QUPOST_KEEP_POSTS, the publish time of the oldest post the tree
+        # keeps; an article older than that is stored but not written.
+        self.oldest_kept: datetime | None = None
 
     @classmethod
     def from_crawler(cls, crawler: Crawler) -> Self:
@@ -44,6 +50,33 @@ class StoragePipeline:
             removed = remove_stale_temp_files(self.posts_dir)
             if removed:
                 logger.info("removed %d temporary files left by an interrupted run", removed)
+        if self.keep_posts:
+            self.oldest_kept = self._oldest_kept()
+
+    def close_spider(self, spider: Spider | None = None) -> None:
+        if not self.keep_posts or self.catalog.damaged:
+            return
+        try:
+            kept = set(newest_posts(self.catalog.repo, self.keep_posts))
+            removed = prune_posts(self.catalog.repo, self.writer.source_dir, kept)
+        except (StorageError, OSError) as exc:
+            logger.error("QUPOST_KEEP_POSTS: the tree was not trimmed: %s", exc)
+            return
+        if removed:
+            self._inc(keys.POSTS_REMOVED, removed)
+            logger.info(
+                "QUPOST_KEEP_POSTS=%d: %d older posts left the tree (the catalog keeps them)",
+                self.keep_posts,
+                removed,
+            )
+
+    def _oldest_kept(self) -> datetime | None:
+        newest = newest_posts(self.catalog.repo, self.keep_posts)
+        if len(newest) < self.keep_posts:
+            return None
+        with self.catalog.repo.reading() as tx:
+            oldest = tx.load_articles(newest[-1:])
+        return oldest[0].published_at if oldest else None
 
     def process_item(self, item: Any) -> Any:
         if isinstance(item, ListingItem):
@@ -107,7 +140,17 @@ class StoragePipeline:
             return False
         if article is None:
             article = tx.load_article(qupost_id)
-        return article is not None and self.writer.write(article)
+        if article is None or self._outside_tree(article):
+            return False
+        return self.writer.write(article)
+
+    def _outside_tree(self, article: Article) -> bool:
+        """Older than every post the tree keeps, and not in it: leave it to the catalog."""
+        if self.oldest_kept is None or article.published_at is None:
+            return False
+        if article.published_at >= self.oldest_kept:
+            return False
+        return not post_path(self.writer.source_dir, article.qupost_id).exists()
 
     def _removes(self, article: Article) -> bool:
         return article.deleted and self.writer.options.on_deleted == "remove"
@@ -119,6 +162,6 @@ class StoragePipeline:
         self._inc(keys.failed("storage"))
         raise DropItem(f"article {article.qupost_id}: not saved: {exc}") from exc
 
-    def _inc(self, key: str) -> None:
+    def _inc(self, key: str, count: int = 1) -> None:
         assert self.crawler.stats is not None
-        self.crawler.stats.inc_value(key)
+        self.crawler.stats.inc_value(key, count)

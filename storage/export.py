@@ -1,21 +1,33 @@
-"""Render the whole catalog into a Hexo ``source/`` folder.
+"""Render the catalog, or a window of it, into a Hexo ``source/`` folder.
 
 The crawl writes posts as it goes; this does the same for every stored post
-at once, through the same renderer, so a user can rebuild a blog folder, move
-it, or re-render it for another theme without crawling again.
+(or those inside a :class:`~storage.repository.Window`) at once, through the
+same renderer, so a user can rebuild a blog folder, move it, publish only
+part of the catalog, or re-render it for another theme without crawling
+again.  Only what changed is written: a post file whose bytes are the same
+is left alone, and an image already in place (the same file, or the same
+size and modification time) is not copied again.  Images are hard-linked
+from the store when the target is on the same file system, copied
+otherwise.
+
+Posts of the catalog that fall outside the window leave the tree (files
+named ``qupost-<id>.md`` of stored articles only: nothing else in the folder
+is touched), and so do the image copies only they used.
 """
 
 from __future__ import annotations
 
+import errno
 import logging
+import os
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from storage.article import Article
-from storage.hexo import HexoWriter, RenderOptions, remove_stale_temp_files
-from storage.repository import Repository
+from storage.hexo import HexoWriter, RenderOptions, post_path, remove_file, remove_stale_temp_files
+from storage.repository import Repository, Window
 
 logger = logging.getLogger(__name__)
 
@@ -25,23 +37,38 @@ class ExportResult:
     posts: int = 0
     posts_written: int = 0
     posts_removed: int = 0
+    posts_outside: int = 0
+    """Posts of the catalog outside the window whose files left the tree."""
     images: int = 0
     images_copied: int = 0
+    images_linked: int = 0
     images_missing: int = 0
+    images_pruned: int = 0
 
 
-def _articles(repo: Repository, batch: int = 200) -> Iterator[Article]:
-    """Every stored article, deleted ones included, read a batch at a time.
+def selected_ids(repo: Repository, window: Window, options: RenderOptions) -> list[str]:
+    """The stored ids a tree holds under ``window``, newest first.
+
+    Articles deleted at the source are kept (their post follows
+    ``on_deleted``) unless the window counts the newest N: a deleted article
+    is not one of a blog's newest posts, so it then stays out, except under
+    ``on_deleted=keep``, where it is a post like any other.
+    """
+    deleted = options.on_deleted == "keep" or window.max_posts is None
+    with repo.reading() as tx:
+        return tx.select_post_ids(window, deleted=deleted)
+
+
+def _articles(repo: Repository, ids: list[str], batch: int = 200) -> Iterator[Article]:
+    """The articles of ``ids``, read a batch at a time.
 
     Each batch is read on a lock-free connection and closed before its posts
     are rendered, so a crawl writing to the same catalog never waits.
     """
-    with repo.reading() as tx:
-        ids = list(tx.iter_post_ids(deleted=True))
     for start in range(0, len(ids), batch):
         with repo.reading() as tx:
-            articles = [tx.load_article(i) for i in ids[start : start + batch]]
-        yield from (a for a in articles if a is not None)
+            articles = tx.load_articles(ids[start : start + batch])
+        yield from articles
 
 
 def image_folder(target: Path, options: RenderOptions) -> Path:
@@ -53,19 +80,37 @@ def image_folder(target: Path, options: RenderOptions) -> Path:
     return folder
 
 
-def copy_if_changed(source: Path, destination: Path) -> bool:
+def place_image(source: Path, destination: Path) -> str | None:
+    """Put ``source`` at ``destination``: "linked", "copied", or None when already there.
+
+    Already there means the same file (a hard link from an earlier export)
+    or a file of the same size and modification time, as rsync judges it.
+    A hard link is tried first; a copy is the fallback across file systems
+    or where links are not allowed.
+    """
     try:
-        if destination.stat().st_size == source.stat().st_size and (
-            destination.read_bytes() == source.read_bytes()
-        ):
-            return False
+        have = destination.stat()
     except FileNotFoundError:
         pass
+    else:
+        want = source.stat()
+        if (have.st_ino, have.st_dev) == (want.st_ino, want.st_dev) or (
+            have.st_size == want.st_size and int(have.st_mtime) == int(want.st_mtime)
+        ):
+            return None
     destination.parent.mkdir(parents=True, exist_ok=True)
     temporary = destination.with_name(f".{destination.name}.export.tmp")
-    shutil.copy2(source, temporary)
+    temporary.unlink(missing_ok=True)
+    try:
+        os.link(source, temporary)
+        how = "linked"
+    except OSError as exc:
+        if exc.errno not in (errno.EXDEV, errno.EPERM, errno.EMLINK, errno.ENOTSUP):
+            raise
+        shutil.copy2(source, temporary)
+        how = "copied"
     temporary.replace(destination)
-    return True
+    return how
 
 
 def export_tree(
@@ -74,15 +119,19 @@ def export_tree(
     options: RenderOptions,
     images_dir: Path | None,
     *,
+    window: Window | None = None,
     fsync: bool = False,
 ) -> ExportResult:
-    """Write every stored post (and copy its local images) into ``target``."""
+    """Write the posts inside ``window`` (and place their local images) into ``target``."""
+    window = window or Window()
     result = ExportResult()
     writer = HexoWriter(target, options, fsync=fsync)
     remove_stale_temp_files(target / "_posts")
     destination = image_folder(target, options)
     copy = images_dir is not None and images_dir.resolve() != destination
-    for record in _articles(repo):
+    ids = selected_ids(repo, window, options)
+    used_images: set[str] = set()
+    for record in _articles(repo, ids):
         result.posts += 1
         removing = record.deleted and options.on_deleted == "remove"
         if writer.write(record):
@@ -94,14 +143,55 @@ def export_tree(
             continue
         assert images_dir is not None
         for image in record.images.values():
-            if not image.stored or image.path is None:
+            if not image.stored or image.path is None or image.path in used_images:
                 continue
+            used_images.add(image.path)
             result.images += 1
             source = images_dir / image.path
             if not source.is_file():
                 result.images_missing += 1
-                logger.warning("image file missing from the store: %s", source)
                 continue
-            if copy_if_changed(source, destination / image.path):
+            how = place_image(source, destination / image.path)
+            if how == "linked":
+                result.images_linked += 1
+            elif how == "copied":
                 result.images_copied += 1
+    if result.images_missing:
+        logger.warning(
+            "%d image files missing from the store %s", result.images_missing, images_dir
+        )
+    keep = set(ids)
+    result.posts_outside = prune_posts(repo, target, keep)
+    if copy and not window.everything:
+        result.images_pruned = prune_images(repo, destination, used_images)
     return result
+
+
+def prune_posts(repo: Repository, source_dir: Path, keep: set[str]) -> int:
+    """Remove the post files of stored articles not in ``keep``; return how many went."""
+    folder = source_dir / "_posts"
+    if not folder.is_dir():
+        return 0
+    present = {p.name[len("qupost-") : -len(".md")] for p in folder.glob("qupost-*.md")}
+    if not present - keep:
+        return 0
+    with repo.reading() as tx:
+        stored = tx.stored_ids(sorted(present - keep))
+    return sum(remove_file(post_path(source_dir, qupost_id)) for qupost_id in stored)
+
+
+def prune_images(repo: Repository, folder: Path, used: set[str]) -> int:
+    """Remove copies in ``folder`` of stored catalog images no kept post uses."""
+    with repo.reading() as tx:
+        paths = tx.stored_image_paths()
+    removed = 0
+    for path in paths - used:
+        if remove_file(folder / path):
+            removed += 1
+    return removed
+
+
+def newest_posts(repo: Repository, n: int) -> list[str]:
+    """The ids of the newest ``n`` articles not deleted at the source."""
+    with repo.reading() as tx:
+        return tx.select_post_ids(Window(max_posts=n), deleted=False)

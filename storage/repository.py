@@ -15,6 +15,7 @@ import logging
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -270,6 +271,79 @@ class RepoTx:
         article.images = self.images_for([*body_urls, *filter(None, [article.cover_url])])
         return article
 
+    def load_articles(self, ids: Sequence[str]) -> list[Article]:
+        """``load_article`` for many ids in four queries; missing ids are left out, order kept."""
+        wanted = list(dict.fromkeys(ids))
+        if not wanted:
+            return []
+        rows = {r.qupost_id: r for r in self.conn.execute(POSTS.select().where(_in(POSTS, wanted)))}
+        cids: dict[str, list[int]] = {}
+        query = select(POST_CHANNELS.c.qupost_id, POST_CHANNELS.c.cid).where(
+            _in(POST_CHANNELS, wanted)
+        )
+        for qupost_id, cid in self.conn.execute(query.order_by(POST_CHANNELS.c.cid)):
+            cids.setdefault(qupost_id, []).append(cid)
+        body_urls: dict[str, list[str]] = {}
+        query = select(POST_IMAGES.c.qupost_id, POST_IMAGES.c.url).where(_in(POST_IMAGES, wanted))
+        for qupost_id, url in self.conn.execute(query.order_by(POST_IMAGES.c.position)):
+            body_urls.setdefault(qupost_id, []).append(url)
+        covers = [r.cover_url for r in rows.values() if r.cover_url]
+        every_url = [u for urls in body_urls.values() for u in urls] + covers
+        images = self.images_for(every_url)
+        articles = []
+        for qupost_id in wanted:
+            row = rows.get(qupost_id)
+            if row is None:
+                continue
+            own = [*body_urls.get(qupost_id, ()), *filter(None, [row.cover_url])]
+            articles.append(
+                Article(
+                    **{name: getattr(row, name) for name in Article.columns()},
+                    channels=tuple(cids.get(qupost_id, ())),
+                    crawled_at=row.crawled_at,
+                    updated_at=row.updated_at,
+                    deleted_at=row.deleted_at,
+                    images={u: images[u] for u in own if u in images},
+                )
+            )
+        return articles
+
+    def stored_ids(self, ids: Sequence[str]) -> list[str]:
+        """The ids among ``ids`` that the catalog holds, deleted ones included."""
+        found: list[str] = []
+        for start in range(0, len(ids), 500):
+            chunk = list(ids[start : start + 500])
+            found += self.conn.scalars(select(POSTS.c.qupost_id).where(_in(POSTS, chunk)))
+        return found
+
+    def stored_image_paths(self) -> set[str]:
+        """The store paths of every stored image."""
+        query = select(IMAGES.c.path).where(IMAGES.c.status == "stored", IMAGES.c.path.isnot(None))
+        return set(self.conn.scalars(query))
+
+    def select_post_ids(self, window: Window, *, deleted: bool = True) -> list[str]:
+        """The ids inside ``window``, newest first (ties by id).
+
+        With ``deleted`` false, articles deleted at the source are left out
+        (and do not count towards ``max_posts``).
+        """
+        query = select(POSTS.c.qupost_id)
+        if not deleted:
+            query = query.where(POSTS.c.deleted_at.is_(None))
+        if window.since is not None:
+            query = query.where(POSTS.c.published_at >= window.since)
+        if window.until is not None:
+            query = query.where(POSTS.c.published_at < window.until)
+        if window.channels:
+            listed = select(POST_CHANNELS.c.qupost_id).where(
+                POST_CHANNELS.c.cid.in_(window.channels)
+            )
+            query = query.where(POSTS.c.qupost_id.in_(listed))
+        query = query.order_by(POSTS.c.published_at.desc(), POSTS.c.qupost_id.desc())
+        if window.max_posts is not None:
+            query = query.limit(window.max_posts)
+        return list(self.conn.scalars(query))
+
     def stored_view(self, article: Article) -> Article:
         """What ``load_article`` would read for an article ``upsert_article`` just inserted.
 
@@ -351,6 +425,28 @@ class RepoTx:
             else:
                 inserted += max(result.rowcount, 0)
         return inserted
+
+
+def _in(table: Table, ids: list[str]) -> Any:
+    return table.c.qupost_id.in_(ids)
+
+
+@dataclass(frozen=True)
+class Window:
+    """Which posts an export or a tree holds: a publish-date range, channels, the newest N.
+
+    ``since`` is inclusive and ``until`` exclusive; empty ``channels`` means
+    every channel; ``max_posts`` None means no limit.
+    """
+
+    since: datetime | None = None
+    until: datetime | None = None
+    channels: tuple[int, ...] = ()
+    max_posts: int | None = None
+
+    @property
+    def everything(self) -> bool:
+        return self == Window()
 
 
 def _rank(date_source: str) -> int:

@@ -607,7 +607,7 @@ def test_export_writes_deleted_articles_unless_removed(tmp_path: Path, on_delete
         mark_gone(repo)
         result = export(repo, tmp_path, on_deleted)
         assert result == ExportResult(
-            posts=2, posts_written=2, posts_removed=0, images=2, images_copied=2
+            posts=2, posts_written=2, posts_removed=0, images=2, images_linked=2
         )
         posts = tmp_path / "blog" / "_posts"
         live, _ = split_post((posts / f"qupost-{LIVE_ID}.md").read_text("utf-8"))
@@ -654,7 +654,7 @@ def test_export_with_remove_copies_no_image_of_a_deleted_article(tmp_path: Path)
     try:
         mark_gone(repo)
         result = export(repo, tmp_path, "remove")
-        assert result == ExportResult(posts=2, posts_written=1, images=1, images_copied=1)
+        assert result == ExportResult(posts=2, posts_written=1, images=1, images_linked=1)
         copied = tmp_path / "blog" / "images" / "qupost"
         assert (copied / image_path(LIVE_ID)).is_file()
         assert not (copied / image_path(GONE_ID)).exists()

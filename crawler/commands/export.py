@@ -1,7 +1,9 @@
-"""``scrapy export --to DIR``: render every post in the catalog into a Hexo source folder.
+"""``scrapy export --to DIR``: render the catalog, or a window of it, into a Hexo source folder.
 
 Format options override the QUPOST_* settings for this export only, so the
 same catalog can be rendered for another theme without crawling again.
+Window options (``--since``, ``--until``, ``--channels``, ``--max-posts``)
+choose which posts the tree holds; the catalog keeps everything.
 """
 
 from __future__ import annotations
@@ -15,9 +17,10 @@ from scrapy.commands import ScrapyCommand
 from sqlalchemy.exc import SQLAlchemyError
 
 from crawler.commands import fail
-from crawler.config import ConfigError, QupostConfig
+from crawler.config import ConfigError, QupostConfig, parse_window
 from storage.export import export_tree
 from storage.repository import Repository, StorageError
+from storage.themes import PRESETS
 
 OVERRIDES = {
     "date_format": "QUPOST_DATE_FORMAT",
@@ -27,6 +30,8 @@ OVERRIDES = {
     "image_url_base": "QUPOST_IMAGE_URL_BASE",
     "cover_keys": "QUPOST_COVER_KEYS",
     "categories": "QUPOST_CATEGORIES",
+    "theme": "QUPOST_THEME",
+    "abbrlink": "QUPOST_ABBRLINK",
 }
 
 
@@ -52,6 +57,13 @@ class Command(ScrapyCommand):
         group.add_argument("--image-url-base", help="URL the blog serves images from")
         group.add_argument("--cover-keys", help='comma list, e.g. "cover,top_img" (Butterfly)')
         group.add_argument("--categories", help='comma list, e.g. "新媒体,趣头条,分类"')
+        group.add_argument("--theme", help=f"front-matter keys for a theme: {', '.join(PRESETS)}")
+        group.add_argument("--abbrlink", help="1 writes abbrlink: <article id>")
+        window = parser.add_argument_group("window (default: every post)")
+        window.add_argument("--since", help="posts published on or after this date (2021-12-01)")
+        window.add_argument("--until", help="posts published up to this date, that day included")
+        window.add_argument("--channels", help="posts listed under these channels: 1,6,科技")
+        window.add_argument("--max-posts", help="only the newest N posts")
 
     def run(self, args: list[str], opts: argparse.Namespace) -> None:
         assert self.settings is not None
@@ -63,6 +75,9 @@ class Command(ScrapyCommand):
                 self.settings.set(setting, value, priority="cmdline")
         try:
             config = QupostConfig.from_settings(self.settings)
+            window = parse_window(
+                config.render.timezone, opts.since, opts.until, opts.channels, opts.max_posts
+            )
         except ConfigError as exc:
             self.exitcode = fail(str(exc))
             return
@@ -74,18 +89,26 @@ class Command(ScrapyCommand):
             return
         try:
             result = export_tree(
-                repo, Path(opts.to), config.render, config.local_images_dir, fsync=config.fsync
+                repo,
+                Path(opts.to),
+                config.render,
+                config.local_images_dir,
+                window=window,
+                fsync=config.fsync,
             )
         except (StorageError, OSError, ValueError) as exc:
             self.exitcode = fail(f"export failed: {exc}")
             return
         finally:
             repo.close()
+        outside = (
+            f", {result.posts_outside} outside the window removed" if result.posts_outside else ""
+        )
         print(
             f"qupost export: {result.posts} posts ({result.posts_written} written, "
-            f"{result.posts_removed} removed as deleted at the source), "
-            f"{result.images} images ({result.images_copied} copied, "
-            f"{result.images_missing} missing) into {opts.to}"
+            f"{result.posts_removed} removed as deleted at the source{outside}), "
+            f"{result.images} images ({result.images_linked} linked, "
+            f"{result.images_copied} copied, {result.images_missing} missing) into {opts.to}"
         )
         if result.images_missing:
             self.exitcode = 1
