@@ -1,7 +1,8 @@
 """How long ``scrapy export`` takes next to ``cp -r`` of the same tree.
 
-Builds a catalog of N synthetic posts (each with two stored images of about
-20 KB and a body of about 1.5 KB) and the crawl's own tree for it, then times,
+Builds a catalog of N synthetic posts (each with three stored images of
+50–200 KB, the weights of bench/benchsite.py's photo mix, and a body of about
+1.5 KB) and the crawl's own tree for it, then times,
 interleaved in one session so the machine's noise hits every variant alike:
 
 - ``cp -r`` of the tree into a new folder (the baseline);
@@ -30,13 +31,14 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from fakesite.site import lorem  # noqa: E402
-from storage.article import Article, ImageRecord  # noqa: E402
+from storage.article import Article, ImageRecord, ImageRef  # noqa: E402
 from storage.export import export_tree  # noqa: E402
 from storage.hexo import RenderOptions  # noqa: E402
 from storage.repository import Repository  # noqa: E402
 from storage.summary import describe  # noqa: E402
 
-IMAGE_BYTES = 20_000
+IMAGE_BYTES = (50_000, 200_000)
+IMAGES_PER_POST = 3
 START = datetime(2021, 12, 4, tzinfo=UTC)
 
 
@@ -54,14 +56,15 @@ def build(work: Path, n: int) -> tuple[str, Path]:
             published = START + timedelta(minutes=7 * i)
             images = {}
             tags = []
-            for k in range(2):
+            for k in range(IMAGES_PER_POST):
                 origin = f"http://static.1sapp.com/qupost/img/{qupost_id}-{k}.jpeg"
                 path = f"{published:%Y/%m/%d}/{qupost_id}{k:02d}.jpeg"
                 target = store / path
                 target.parent.mkdir(parents=True, exist_ok=True)
-                target.write_bytes(rng.randbytes(IMAGE_BYTES))
+                size = rng.randint(*IMAGE_BYTES)
+                target.write_bytes(rng.randbytes(size))
                 images[origin] = ImageRecord(
-                    origin, "stored", path, 640, 360, "jpeg", size_bytes=IMAGE_BYTES
+                    origin, "stored", path, 640, 360, "jpeg", size_bytes=size
                 )
                 tags.append(f'<p><img src="{origin}" data-size="640,360"></p>')
             body = "".join(f"<p>{lorem(rng, 4)}</p>" for _ in range(4)) + "".join(tags)
@@ -76,6 +79,7 @@ def build(work: Path, n: int) -> tuple[str, Path]:
                 date_source="list",
                 body_html=body,
                 description=describe("", body),
+                image_refs=tuple(ImageRef(url, 640, 360) for url in images),
                 images=images,
             )
             tx.record_images(images.values(), None, now)
@@ -86,22 +90,42 @@ def build(work: Path, n: int) -> tuple[str, Path]:
 
 
 def timed(command: list[str], cwd: Path) -> float:
+    """Seconds ``command`` takes, run from ``cwd`` (whose qupost code it then imports)."""
     start = time.perf_counter()
     subprocess.run(command, cwd=cwd, check=True, stdout=subprocess.DEVNULL)
     return time.perf_counter() - start
 
 
-def measure(url: str, source: Path, work: Path, repeat: int) -> dict[str, list[float]]:
+def n_posts(source: Path) -> int:
+    return len(list((source / "_posts").glob("*.md")))
+
+
+def n_images(source: Path) -> int:
+    return sum(1 for p in (source / "images").rglob("*") if p.is_file())
+
+
+def measure(
+    url: str, source: Path, work: Path, repeat: int, other: Path | None
+) -> dict[str, list[float]]:
     env_images = str(source / "images" / "qupost")
     scrapy = [sys.executable, "-m", "scrapy", "export", "-s", f"QUPOST_DATABASE_URL={url}"]
     scrapy += ["-s", f"IMAGES_STORE={env_images}"]
     times: dict[str, list[float]] = {"cp -r": [], "export": [], "export again": []}
+    if other is not None:
+        times[f"export ({other.name})"] = []
     for round_ in range(repeat):
+        if other is not None:
+            older = work / f"older{round_}"
+            times[f"export ({other.name})"].append(timed([*scrapy, "--to", str(older)], other))
+            shutil.rmtree(older)
         copy = work / f"copy{round_}"
         exported = work / f"export{round_}"
         times["cp -r"].append(timed(["cp", "-r", str(source), str(copy)], ROOT))
         times["export"].append(timed([*scrapy, "--to", str(exported)], ROOT))
         times["export again"].append(timed([*scrapy, "--to", str(exported)], ROOT))
+        posts = len(list((exported / "_posts").glob("*.md")))
+        images = sum(1 for p in (exported / "images").rglob("*") if p.is_file())
+        assert (posts, images) == (n_posts(source), n_images(source)), (posts, images)
         shutil.rmtree(copy)
         shutil.rmtree(exported)
     return times
@@ -112,6 +136,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sizes", default="2000,20000", help="post counts, comma separated")
     parser.add_argument("--repeat", type=int, default=3, help="rounds per size")
     parser.add_argument("--keep", type=Path, help="build in this folder and keep it")
+    parser.add_argument(
+        "--compare",
+        type=Path,
+        help="a checkout of other qupost code (e.g. a git worktree of an older commit) "
+        "whose export is timed in the same rounds",
+    )
     args = parser.parse_args(argv)
     for n in (int(s) for s in args.sizes.split(",")):
         work = args.keep or Path(tempfile.mkdtemp(prefix=f"qupost-export-bench-{n}-"))
@@ -120,7 +150,7 @@ def main(argv: list[str] | None = None) -> int:
             start = time.perf_counter()
             url, source = build(work, n)
             print(f"N={n}: built in {time.perf_counter() - start:.1f} s", flush=True)
-            times = measure(url, source, work, args.repeat)
+            times = measure(url, source, work, args.repeat, args.compare)
         finally:
             if args.keep is None:
                 shutil.rmtree(work, ignore_errors=True)
@@ -128,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
         for name, values in times.items():
             ratios = [v / c for v, c in zip(values, times["cp -r"], strict=True)]
             print(
-                f"N={n} {name:13s} median {statistics.median(values):6.2f} s  "
+                f"N={n} {name:22s} median {statistics.median(values):6.2f} s  "
                 f"ratio to cp -r per round: {', '.join(f'{r:.2f}' for r in ratios)}  "
                 f"(median {statistics.median(values) / base:.2f})",
                 flush=True,

@@ -86,31 +86,53 @@ def place_image(source: Path, destination: Path) -> str | None:
     Already there means the same file (a hard link from an earlier export)
     or a file of the same size and modification time, as rsync judges it.
     A hard link is tried first; a copy is the fallback across file systems
-    or where links are not allowed.
+    or where links are not allowed.  A new name is linked in one step (a
+    link appears whole); a copy, or a replacement, goes through a temporary
+    name so a reader never sees half a file.
     """
     try:
         have = destination.stat()
     except FileNotFoundError:
-        pass
-    else:
+        have = None
+    if have is not None:
         want = source.stat()
         if (have.st_ino, have.st_dev) == (want.st_ino, want.st_dev) or (
             have.st_size == want.st_size and int(have.st_mtime) == int(want.st_mtime)
         ):
             return None
-    destination.parent.mkdir(parents=True, exist_ok=True)
+    else:
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.link(source, destination)
+            return "linked"
+        except FileExistsError:
+            pass  # another export placed it meanwhile: replace it below
+        except OSError as exc:
+            if exc.errno not in _NO_LINK:
+                raise
+            return _copy(source, destination)
     temporary = destination.with_name(f".{destination.name}.export.tmp")
     temporary.unlink(missing_ok=True)
     try:
         os.link(source, temporary)
-        how = "linked"
     except OSError as exc:
-        if exc.errno not in (errno.EXDEV, errno.EPERM, errno.EMLINK, errno.ENOTSUP):
+        if exc.errno not in _NO_LINK:
             raise
-        shutil.copy2(source, temporary)
-        how = "copied"
+        return _copy(source, destination)
     temporary.replace(destination)
-    return how
+    return "linked"
+
+
+# Why a hard link can fail where a copy works: another file system, a file
+# system without links, a link count at its limit, or a policy forbidding it.
+_NO_LINK = (errno.EXDEV, errno.EPERM, errno.EMLINK, errno.ENOTSUP, errno.EACCES)
+
+
+def _copy(source: Path, destination: Path) -> str:
+    temporary = destination.with_name(f".{destination.name}.export.tmp")
+    shutil.copy2(source, temporary)
+    temporary.replace(destination)
+    return "copied"
 
 
 def export_tree(
