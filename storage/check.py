@@ -34,6 +34,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
 from storage.article import Article
+from storage.export import newest_posts
 from storage.hexo import HexoWriter, RenderOptions, post_path, remove_stale_temp_files
 from storage.repository import IMAGES, POSTS, Repository, StorageError
 
@@ -220,10 +221,23 @@ def _expects_file(deleted: bool, options: RenderOptions) -> bool:
     return not (deleted and options.on_deleted == "remove")
 
 
+def _in_tree(repo: Repository, keep_posts: int) -> set[str] | None:
+    """The ids the tree holds under ``QUPOST_KEEP_POSTS`` (None: every stored id)."""
+    return set(newest_posts(repo, keep_posts)) if keep_posts else None
+
+
 def check_catalog(
-    url: str, source_dir: Path, images_dir: Path | None, options: RenderOptions
+    url: str,
+    source_dir: Path,
+    images_dir: Path | None,
+    options: RenderOptions,
+    *,
+    keep_posts: int = 0,
 ) -> CheckReport:
-    """Compare the catalog with the post files and the images folder; change nothing."""
+    """Compare the catalog with the post files and the images folder; change nothing.
+
+    With ``keep_posts``, only the newest that many posts are expected in the tree.
+    """
     files = post_files(source_dir)
     report = CheckReport(integrity=catalog_integrity(url), post_files=len(files))
     if report.integrity != "ok":
@@ -234,11 +248,14 @@ def check_catalog(
     try:
         rows = _rows(repo)
         report.rows = len(rows)
+        kept = _in_tree(repo, keep_posts)
         report.rows_without_post = sorted(
             (
                 i
                 for i, deleted in rows.items()
-                if _expects_file(deleted, options) and i not in files
+                if _expects_file(deleted, options)
+                and (kept is None or i in kept)
+                and i not in files
             ),
             key=_id_order,
         )
@@ -406,8 +423,11 @@ def repair_catalog(
     *,
     now: datetime | None = None,
     fsync: bool = False,
+    keep_posts: int = 0,
 ) -> RepairReport:
     """Give post files without a row their row, and render rows without a file.
+
+    With ``keep_posts``, only the newest that many posts are rendered back.
 
     Raises StorageError when the catalog cannot be opened or written (a
     PostgreSQL catalog that does not answer is not replaced).
@@ -420,10 +440,13 @@ def repair_catalog(
         rows = _rows(repo)
         orphans = [files[i] for i in sorted(files, key=_id_order) if i not in rows]
         _rebuild_rows(repo, orphans, tag_ids, options, now, report)
+        kept = _in_tree(repo, keep_posts)
         missing = [
             i
             for i, deleted in _rows(repo).items()
-            if _expects_file(deleted, options) and not post_path(source_dir, i).exists()
+            if _expects_file(deleted, options)
+            and (kept is None or i in kept)
+            and not post_path(source_dir, i).exists()
         ]
         if missing:
             remove_stale_temp_files(source_dir / "_posts")

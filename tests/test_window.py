@@ -20,6 +20,7 @@ from crawler.config import ConfigError, parse_window
 from fakesite.server import FakeServer
 from fakesite.site import FakeArticle, build_site
 from storage.article import Article, ImageRecord, ImageRef
+from storage.check import check_catalog, repair_catalog
 from storage.export import ExportResult, export_tree
 from storage.hexo import RenderOptions
 from storage.repository import Repository, Window
@@ -285,3 +286,25 @@ def test_keep_posts_trims_the_crawl_tree_and_a_rerun_changes_nothing(tmp_path: P
         third = run_crawl(server, tmp_path, "cid=1", QUPOST_KEEP_POSTS=3)
     assert third.returncode == 0, third.stderr[-3000:]
     assert in_tree(third.source) == sorted([fresh.id, newest[0].id, newest[1].id])
+
+
+def test_catalog_check_and_repair_respect_the_rolling_limit(
+    catalog: tuple[Repository, Path], tmp_path: Path
+) -> None:
+    repo, store = catalog
+    blog = tmp_path / "blog"
+    export(repo, store, blog, parse_window(SHANGHAI, max_posts="3"))
+    url = f"sqlite:///{tmp_path / 'qupost.db'}"
+    options = RenderOptions(tag_names=CHANNELS)
+
+    assert check_catalog(url, blog, None, options, keep_posts=3).ok
+    # Without the limit, the five older posts are missing from the tree.
+    assert check_catalog(url, blog, None, options).rows_without_post == IDS[:5]
+
+    (blog / "_posts" / f"qupost-{IDS[7]}.md").unlink()
+    report = check_catalog(url, blog, None, options, keep_posts=3)
+    assert report.rows_without_post == [IDS[7]]
+    tag_ids = {name: cid for cid, name in CHANNELS.items()}
+    repaired = repair_catalog(url, blog, options, tag_ids, keep_posts=3)
+    assert repaired.posts_rendered == 1
+    assert in_tree(blog) == IDS[5:]

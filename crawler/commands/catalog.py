@@ -60,7 +60,11 @@ class Command(ScrapyCommand):
         try:
             if opts.check:
                 report = check_catalog(
-                    config.database_url, config.source_dir, config.local_images_dir, config.render
+                    config.database_url,
+                    config.source_dir,
+                    config.local_images_dir,
+                    config.render,
+                    keep_posts=config.keep_posts,
                 )
                 lines = report.lines()
                 status = 0 if report.ok else EXIT_INCONSISTENT
@@ -72,6 +76,7 @@ class Command(ScrapyCommand):
                     config.render,
                     tag_ids,
                     fsync=config.fsync,
+                    keep_posts=config.keep_posts,
                 )
                 lines = repaired.lines()
                 status = 0
