@@ -24,6 +24,7 @@ from scrapy.utils.defer import deferred_from_coro
 
 from crawler import stats as keys
 from crawler.config import QupostConfig
+from crawler.metrics import RunReport, push_run
 from crawler.sitecheck import check_site
 from storage.repository import Repository, StorageError
 
@@ -159,6 +160,11 @@ class CrawlCatalog:
         )
         log_always(
             summary_logger, logging.ERROR if self.exit_status else logging.INFO, self.summary
+        )
+        seconds = (finished - started).total_seconds()
+        push_run(
+            self.config,
+            RunReport(counts, seconds, self.exit_status, reason, finished, site_changed),
         )
 
     def _lists_channels(self) -> bool:
