@@ -4,6 +4,8 @@ The shapes follow what the real site serves (README "What a post looks
 like" and docs/architecture.md), including its warts: ad rows without ids, ``&amp;`` and ``\\/`` in
 URLs, a rotating ``key=`` parameter, lazy images with placeholder sources,
 inline scripts, an empty ``#img`` element, deleted pages and 5xx answers.
+``FakeSite.change_layout()`` serves a redesign instead (renamed classes and
+fields) for the changed-site alarm; by default the site serves the current one.
 Everything is generated, deterministic and kept in memory.
 """
 

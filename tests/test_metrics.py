@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import shutil
 import socket
 import sqlite3
@@ -23,6 +24,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
+import yaml
 from scrapy.settings import Settings
 
 from crawler.catalog import EXIT_SITE_CHANGED
@@ -318,3 +320,78 @@ def test_a_crawl_whose_gateway_is_down_still_works(tmp_path: Path) -> None:
     line = one_line(result, "metrics not pushed to the Pushgateway")
     assert " WARNING: " in line and url in line
     assert len(log_lines(result, " WARNING: ")) == 1, result.stderr[-3000:]
+
+
+# --- the README's alert rules --------------------------------------------------------
+
+
+def readme_rules() -> dict[str, dict[str, object]]:
+    """The alert rules of README "Metrics", by name."""
+    text = (Path(__file__).resolve().parent.parent / "README.md").read_text("utf-8")
+    blocks = [b for b in re.findall(r"```yaml\n(.*?)```", text, re.S) if "groups:" in b]
+    assert len(blocks) == 1, blocks
+    (group,) = yaml.safe_load(blocks[0])["groups"]
+    return {rule["alert"]: rule for rule in group["rules"]}
+
+
+def test_the_readme_rules_use_the_pushed_metrics() -> None:
+    pushed = {metric.name for metric in run_registry(report()).collect()}
+    rules = readme_rules()
+    assert {"QupostNoSuccessfulRun", "QupostSiteChanged"} <= set(rules)
+    for rule in rules.values():
+        used = set(re.findall(r"qupost_[a-z_]+", str(rule["expr"])))
+        assert used and used <= pushed, (rule["expr"], pushed)
+
+
+@pytest.mark.services
+def test_the_readme_alert_fires_after_hours_without_a_success(tmp_path: Path) -> None:
+    """promtool (Debian's prometheus package) evaluates the README's rules on made-up series."""
+    promtool = shutil.which("promtool")
+    if promtool is None:
+        skip_or_fail("promtool is not installed (apt-get install prometheus)")
+    assert promtool is not None
+    rules = readme_rules()
+    (tmp_path / "rules.yml").write_text(
+        yaml.safe_dump({"groups": [{"name": "qupost", "rules": list(rules.values())}]})
+    )
+    hours = int(re.search(r">\s*(\d+)\s*\*\s*3600", str(rules["QupostNoSuccessfulRun"]["expr"]))[1])
+
+    def fired(name: str) -> list[dict[str, object]]:
+        annotations = rules[name].get("annotations", {})
+        return [{"exp_labels": {"job": "qupost"}, "exp_annotations": annotations}]
+
+    tests = {
+        "rule_files": ["rules.yml"],
+        "evaluation_interval": "1m",
+        "tests": [
+            {
+                "interval": "1m",
+                "input_series": [
+                    # The last success at the start; runs keep failing after it.
+                    {
+                        "series": 'qupost_last_success_timestamp_seconds{job="qupost"}',
+                        "values": f"0+0x{(hours + 2) * 60}",
+                    },
+                    {"series": 'qupost_run_site_changed{job="qupost"}', "values": "0x60 1x60"},
+                ],
+                "alert_rule_test": [
+                    {"eval_time": f"{hours - 1}h", "alertname": "QupostNoSuccessfulRun",
+                     "exp_alerts": []},
+                    {"eval_time": f"{hours + 1}h", "alertname": "QupostNoSuccessfulRun",
+                     "exp_alerts": fired("QupostNoSuccessfulRun")},
+                    {"eval_time": "30m", "alertname": "QupostSiteChanged", "exp_alerts": []},
+                    {"eval_time": "90m", "alertname": "QupostSiteChanged",
+                     "exp_alerts": fired("QupostSiteChanged")},
+                ],
+            }
+        ],
+    }  # fmt: skip
+    (tmp_path / "tests.yml").write_text(yaml.safe_dump(tests))
+    proc = subprocess.run(
+        [promtool, "test", "rules", "tests.yml"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
