@@ -24,6 +24,8 @@ from scrapy.utils.defer import deferred_from_coro
 
 from crawler import stats as keys
 from crawler.config import QupostConfig
+from crawler.metrics import RunReport, push_run
+from crawler.sitecheck import check_site
 from storage.repository import Repository, StorageError
 
 logger = logging.getLogger(__name__)
@@ -32,14 +34,17 @@ summary_logger = logging.getLogger("qupost.summary")
 EXIT_OK = 0
 EXIT_STORAGE_FAILED = 1
 EXIT_LIST_UNREADABLE = 2
+EXIT_SITE_CHANGED = 3
 
 
-def exit_status(stats: dict[str, Any], listing: bool) -> int:
-    """0 when the run worked; 1 when storage failed; 2 when no list page could be read."""
+def exit_status(stats: dict[str, Any], listing: bool, site_changed: bool = False) -> int:
+    """0 worked; 1 storage failed; 2 no list page read; 3 the site seems to have changed."""
     if int(stats.get(keys.STORAGE_ERROR, 0)):
         return EXIT_STORAGE_FAILED
     if listing and not int(stats.get(keys.LIST_PAGES, 0)):
         return EXIT_LIST_UNREADABLE
+    if site_changed:
+        return EXIT_SITE_CHANGED
     return EXIT_OK
 
 
@@ -142,7 +147,8 @@ class CrawlCatalog:
         assert self.crawler.stats is not None
         stats = self.crawler.stats.get_stats()
         counts = keys.article_counts(stats)
-        self.exit_status = exit_status(stats, self._lists_channels())
+        site_changed = check_site(self.crawler.stats, self.config)
+        self.exit_status = exit_status(stats, self._lists_channels(), site_changed)
         started = self.started_at or datetime.now(UTC)
         finished = datetime.now(UTC)
         self._finish_run(
@@ -154,6 +160,11 @@ class CrawlCatalog:
         )
         log_always(
             summary_logger, logging.ERROR if self.exit_status else logging.INFO, self.summary
+        )
+        seconds = (finished - started).total_seconds()
+        push_run(
+            self.config,
+            RunReport(counts, seconds, self.exit_status, reason, finished, site_changed),
         )
 
     def _lists_channels(self) -> bool:

@@ -421,6 +421,33 @@ def _gc_threshold(settings: BaseSettings) -> tuple[int, int, int]:
     )
 
 
+def _share(settings: BaseSettings, name: str) -> float:
+    share = parse_float(name, _raw(settings, name), 0)
+    if share > 1:
+        raise ConfigError(
+            f"{name}: must be between 0 and 1 (a share; 0 turns it off), got {share:g}"
+        )
+    return share
+
+
+def _pushgateway_url(settings: BaseSettings) -> str:
+    name = "QUPOST_PUSHGATEWAY_URL"
+    url = _text(settings, name).strip()
+    if url and not is_http_url(url):
+        raise ConfigError(
+            f"{name}: expected an http(s) URL such as http://127.0.0.1:9091, got {url!r}"
+        )
+    return url
+
+
+def _pushgateway_job(settings: BaseSettings) -> str:
+    name = "QUPOST_PUSHGATEWAY_JOB"
+    job = _text(settings, name).strip()
+    if not job:
+        raise ConfigError(f"{name}: empty; give the job name the metrics are grouped under")
+    return job
+
+
 def _profile(settings: BaseSettings) -> str:
     name = "QUPOST_PROFILE"
     profile = _text(settings, name).strip().lower()
@@ -460,6 +487,11 @@ class QupostConfig:
     gc_tuning: bool
     gc_threshold: tuple[int, int, int]
     profile: str
+    site_changed_share: float
+    site_changed_min: int
+    pushgateway_url: str
+    pushgateway_job: str
+    pushgateway_timeout: float
 
     @property
     def local_images_dir(self) -> Path | None:
@@ -510,6 +542,15 @@ class QupostConfig:
             gc_tuning=parse_flag("QUPOST_GC_TUNING", _raw(settings, "QUPOST_GC_TUNING")),
             gc_threshold=_gc_threshold(settings),
             profile=_profile(settings),
+            site_changed_share=_share(settings, "QUPOST_SITE_CHANGED_SHARE"),
+            site_changed_min=parse_int(
+                "QUPOST_SITE_CHANGED_MIN", _raw(settings, "QUPOST_SITE_CHANGED_MIN"), minimum=1
+            ),
+            pushgateway_url=_pushgateway_url(settings),
+            pushgateway_job=_pushgateway_job(settings),
+            pushgateway_timeout=parse_float(
+                "QUPOST_PUSHGATEWAY_TIMEOUT", _raw(settings, "QUPOST_PUSHGATEWAY_TIMEOUT"), 0.1
+            ),
         )
 
     @classmethod

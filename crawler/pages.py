@@ -40,6 +40,12 @@ class ListPage:
     skipped: dict[str, int] = field(default_factory=dict)
     # A few of the rejected rows' ids, as written, for the log line.
     rejected_ids: list[str] = field(default_factory=list)
+    # Rows that should hold an article (objects, not ads, not videos), and
+    # those of them without an id or without a URL: when most rows lose both
+    # fields, the API has changed shape (an ad-like row is otherwise skipped
+    # quietly as an ad).
+    article_rows: int = 0
+    without_id_url: int = 0
 
 
 def _text(value: Any) -> str:
@@ -87,6 +93,10 @@ def parse_list(body: bytes) -> ListPage:
     page.min_time = min_time if is_valid_id(min_time) else None
     seen: set[str] = set()
     for row in rows:
+        if _should_be_article(row):
+            page.article_rows += 1
+            if not _as_id(row.get("id")) or not _text(row.get("url")):
+                page.without_id_url += 1
         kind, entry = _read_row(row)
         if entry is not None and entry.qupost_id in seen:
             kind, entry = "duplicate", None
@@ -103,6 +113,14 @@ def parse_list(body: bytes) -> ListPage:
 def _id_for_log(row: Any) -> str:
     value = row.get("id") if isinstance(row, dict) else row
     return repr(value)[:40]
+
+
+def _should_be_article(row: Any) -> bool:
+    return (
+        isinstance(row, dict)
+        and row.get("type") != "ad"
+        and str(row.get("content_type", "1")).strip() in ("1", "")
+    )
 
 
 def _read_row(row: Any) -> tuple[str, Article | None]:

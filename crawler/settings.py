@@ -67,6 +67,18 @@ QUPOST_GC_TUNING = True
 QUPOST_GC_THRESHOLD = [50_000, 20, 100]
 QUPOST_PROFILE = ""
 
+# --- monitoring ---------------------------------------------------------------
+# The changed-site alarm (crawler/sitecheck.py): exit status 3 when at least this
+# share (0 = off) of at least QUPOST_SITE_CHANGED_MIN article pages gave no title
+# or no body, or of as many list rows carried no id or URL.
+QUPOST_SITE_CHANGED_SHARE = 0.5
+QUPOST_SITE_CHANGED_MIN = 20
+# A Prometheus Pushgateway that receives each run's metrics when it closes
+# (crawler/metrics.py); empty = no metrics.
+QUPOST_PUSHGATEWAY_URL = ""
+QUPOST_PUSHGATEWAY_JOB = "qupost"
+QUPOST_PUSHGATEWAY_TIMEOUT = 10.0
+
 # --- politeness: fit for the real site ---------------------------------------
 USER_AGENT = "qupost/0.1 (Hexo blog archiver; obeys robots.txt)"
 ROBOTSTXT_OBEY = True

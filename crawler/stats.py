@@ -15,6 +15,12 @@ LIST_PAGES = "qupost/list/pages"
 LIST_ROWS = "qupost/list/rows"
 LIST_SKIPPED = "qupost/list/skipped/"  # + the kind of row: ad, duplicate, invalid…
 LIST_ERROR = "qupost/list/error/"  # + the reason
+# The list's shape, for the changed-site alarm (crawler/sitecheck.py): rows
+# that should hold an article (not ads, not videos), and those of them that
+# carry no id or no URL at all; a list page URL that had such rows.
+LIST_ARTICLE_ROWS = "qupost/list/article_rows"
+LIST_ROWS_WITHOUT_ID_URL = "qupost/list/rows_without_id_url"
+LIST_EXAMPLE_WITHOUT_ID_URL = "qupost/list/example/rows_without_id_url"
 
 ARTICLES_LISTED = "qupost/articles/listed"
 ARTICLES_FETCHED = "qupost/articles/fetched"
@@ -30,6 +36,15 @@ ARTICLES_FAILED = "qupost/articles/failed/"  # + the reason
 # Listed again in the same run (another channel lists it too): counted by
 # crawler.dupefilter when the duplicate filter drops the second request.
 ARTICLES_SKIPPED = "qupost/articles/skipped"
+
+# Article pages read to the end (page, then detail JSON or JSONP when needed;
+# deleted pages, videos and failed downloads are not counted), and those that
+# gave no title or no body: the changed-site alarm's measure of the pages.
+PAGES_READ = "qupost/pages/read"
+PAGES_NO_TITLE = "qupost/pages/no_title"
+PAGES_NO_BODY = "qupost/pages/no_body"
+PAGES_EXAMPLE = "qupost/pages/example/"  # + no_title or no_body: one such page's URL
+SITE_CHANGED = "qupost/site_changed"
 
 DATES = "qupost/dates/"  # + the date source used
 

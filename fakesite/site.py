@@ -4,6 +4,8 @@ The shapes follow what the real site serves (README "What a post looks
 like" and docs/architecture.md), including its warts: ad rows without ids, ``&amp;`` and ``\\/`` in
 URLs, a rotating ``key=`` parameter, lazy images with placeholder sources,
 inline scripts, an empty ``#img`` element, deleted pages and 5xx answers.
+``FakeSite.change_layout()`` serves a redesign instead (renamed classes and
+fields) for the changed-site alarm; by default the site serves the current one.
 Everything is generated, deterministic and kept in memory.
 """
 
@@ -63,6 +65,8 @@ class FakeArticle:
     cover: str | None = None
     # page | detail (no div.content) | jsonp (no div.content, no detail_url)
     # | deleted (404) | nosuchkey (object-store error body) | video
+    # | changed (page, detail JSON and JSONP in a redesigned layout that
+    # qupost's parsers do not know: renamed classes and fields)
     mode: str = "page"
     charset: str = "utf-8"
     info_time: str | None = None
@@ -116,6 +120,8 @@ class FakeSite:
         # shapes (no id, path-like ids, duplicates) that no FakeArticle makes.
         self.extra_rows: dict[int, list[object]] = {}
         self.ads_per_page = 1
+        # "current", or "changed": list rows name their id and URL differently.
+        self.list_layout = "current"
         self.base_url = "http://127.0.0.1"
         self.log: list[tuple[str, int]] = []
         self.counts: Counter[str] = Counter()
@@ -135,6 +141,15 @@ class FakeSite:
     def add_article(self, article: FakeArticle) -> FakeArticle:
         self.articles[article.id] = article
         return article
+
+    def change_layout(self, *, pages: bool = True, rows: bool = True) -> None:
+        """Serve a redesigned site: every article page (and its detail JSON) and/or list row."""
+        if pages:
+            for article in self.articles.values():
+                if article.mode in ("page", "detail", "jsonp"):
+                    article.mode = "changed"
+        if rows:
+            self.list_layout = "changed"
 
     # --- request log ---------------------------------------------------------------
     def record(self, path: str, status: int) -> None:
@@ -229,6 +244,10 @@ class FakeSite:
         }
         if article.mode != "jsonp":
             row["detail_url"] = f"{self.base_url}/detail/json/{article.id}.json?key={key}"
+        if self.list_layout == "changed":
+            for old, new in (("id", "item_id"), ("url", "share_link"), ("detail_url", "api")):
+                if old in row:
+                    row[new] = row.pop(old)
         return row
 
     def _ad_row(self, cid: int) -> dict[str, object]:
@@ -257,6 +276,8 @@ class FakeSite:
         return "".join(parts) + article.extra_content_html
 
     def page_html(self, article: FakeArticle) -> bytes:
+        if article.mode == "changed":
+            return self.changed_page_html(article)
         time_text = article.info_time or article.published.astimezone(BEIJING).strftime(
             "%Y-%m-%d %H:%M"
         )
@@ -286,7 +307,30 @@ class FakeSite:
         )
         return page.encode(article.charset)
 
+    def changed_page_html(self, article: FakeArticle) -> bytes:
+        """The page in a redesign: no div.article, h1, .info or div.content any more."""
+        title = html.escape(article.title, quote=False)
+        page = (
+            "<!DOCTYPE html>\n<html>\n<head>\n"
+            f'<meta charset="{article.charset}">\n'
+            f"<title>{title}</title>\n"
+            "</head>\n<body>\n"
+            '<main class="news-detail">\n'
+            f'<div class="news-detail__title">{title}</div>\n'
+            f'<div class="news-detail__meta">{html.escape(article.source_name)}</div>\n'
+            f'<section class="news-detail__body">{self.content_html(article)}</section>\n'
+            "</main>\n</body>\n</html>\n"
+        )
+        return page.encode(article.charset)
+
     def detail_json(self, article: FakeArticle) -> dict[str, object]:
+        if article.mode == "changed":
+            return {
+                "item_id": article.id,
+                "headline": article.title,
+                "body_html": self.content_html(article),
+                "author_name": article.source_name,
+            }
         detail = (
             json.dumps({"video_url": f"{self.base_url}/video/{article.id}.mp4"})
             if article.mode == "video"

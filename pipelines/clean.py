@@ -20,6 +20,7 @@ from scrapy.crawler import Crawler
 from scrapy.exceptions import DropItem
 
 from crawler import stats as keys
+from crawler.sitecheck import note_page
 from crawler.urls import is_http_url, resolve_image_url, unescape_url
 from storage.article import Article, ImageRef
 from storage.summary import describe
@@ -221,6 +222,9 @@ class CleanPipeline:
             raise DropItem(f"article {item.qupost_id}: body is not HTML ({exc})") from exc
         if not item.image_refs and not _has_text(item.body_html):
             self._count("empty")
+            # A body that cleans to nothing counts for the changed-site alarm.
+            assert self.crawler.stats is not None
+            note_page(self.crawler.stats, keys.PAGES_NO_BODY, item.original_url)
             raise DropItem(f"article {item.qupost_id}: empty body after cleaning")
         return item
 

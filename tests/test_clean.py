@@ -423,7 +423,12 @@ def test_pipeline_drops_empty_body_and_counts_it(crawler: Crawler, raw: str) -> 
     with pytest.raises(DropItem, match="1638625001"):
         pipeline.process_item(article(raw))
     assert crawler.stats is not None
-    assert crawler.stats.get_stats() == {"qupost/articles/failed/empty": 1}
+    # It also counts, with its URL, as a page without a body for the changed-site alarm.
+    assert crawler.stats.get_stats() == {
+        "qupost/articles/failed/empty": 1,
+        "qupost/pages/no_body": 1,
+        "qupost/pages/example/no_body": article(raw).original_url,
+    }
 
 
 def test_pipeline_passes_other_items_through(crawler: Crawler) -> None:

@@ -3,8 +3,8 @@
 Scrapy's own command exits 0 whatever happened inside the crawl.  This one
 exits 2 on bad arguments or settings and 1 when the catalog cannot be opened
 (each with one error line, before any request), and otherwise with the run's
-status: non-zero when the list API could not be read at all or when storage
-failed (see ``crawler.catalog``).
+status: non-zero when the list API could not be read at all, when storage
+failed, or when the site's pages seem to have changed (see ``crawler.catalog``).
 """
 
 from __future__ import annotations

@@ -31,6 +31,7 @@ from crawler.pages import (
     parse_list,
 )
 from crawler.safety import FetchPolicy
+from crawler.sitecheck import note_page, note_page_read
 from crawler.urls import article_id_from_url, canonical_url, jsonp_url, list_url
 from storage.article import Article, ArticleSource
 
@@ -129,6 +130,11 @@ class QupostSpider(Spider):
             return
         stats.inc_value(keys.LIST_PAGES)
         stats.inc_value(keys.LIST_ROWS, listing.rows)
+        stats.inc_value(keys.LIST_ARTICLE_ROWS, listing.article_rows)
+        if listing.without_id_url:
+            stats.inc_value(keys.LIST_ROWS_WITHOUT_ID_URL, listing.without_id_url)
+            if stats.get_value(keys.LIST_EXAMPLE_WITHOUT_ID_URL) is None:
+                stats.set_value(keys.LIST_EXAMPLE_WITHOUT_ID_URL, response.url)
         for kind, count in listing.skipped.items():
             stats.inc_value(keys.LIST_SKIPPED + kind, count)
         self._log_skipped_rows(cid, page, listing)
@@ -232,6 +238,9 @@ class QupostSpider(Spider):
             logger.warning(
                 "article %s: no body on page, detail or JSONP (%s)", article.qupost_id, exc
             )
+            if exc.reason != "video":
+                note_page_read(self._stats(), article)
+                note_page(self._stats(), keys.PAGES_NO_BODY, article.original_url)
             return None
         # The page's own title, source and time win over the detail JSON's.
         article.source = replace(article.source, html="").merged(detail)
@@ -239,6 +248,7 @@ class QupostSpider(Spider):
 
     def fetched(self, article: Article) -> Article:
         self._stats().inc_value(keys.ARTICLES_FETCHED)
+        note_page_read(self._stats(), article)
         article.crawled_at = datetime.now(UTC)
         return article
 
