@@ -25,6 +25,7 @@ OVERRIDES = {
     "image_mode": "QUPOST_IMAGE_MODE",
     "image_proxy": "QUPOST_IMAGE_PROXY",
     "image_url_base": "QUPOST_IMAGE_URL_BASE",
+    "theme": "QUPOST_THEME",
     "cover_keys": "QUPOST_COVER_KEYS",
     "categories": "QUPOST_CATEGORIES",
 }
@@ -50,6 +51,7 @@ class Command(ScrapyCommand):
         group.add_argument("--image-mode", help="local, proxy or origin")
         group.add_argument("--image-proxy", help="proxy prefix for --image-mode proxy")
         group.add_argument("--image-url-base", help="URL the blog serves images from")
+        group.add_argument("--theme", help="a theme preset: its cover keys (README: Themes)")
         group.add_argument("--cover-keys", help='comma list, e.g. "cover,top_img" (Butterfly)')
         group.add_argument("--categories", help='comma list, e.g. "新媒体,趣头条,分类"')
 
