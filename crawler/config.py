@@ -38,7 +38,7 @@ from crawler.safety import DEFAULT_PORTS, Endpoint, parse_endpoint
 from crawler.urls import article_id_from_url, is_http_url
 from storage.hexo import IMAGE_MODES, ON_DELETED_POLICIES, RenderError, RenderOptions
 from storage.repository import SUPPORTED_BACKENDS, Window
-from storage.themes import preset
+from storage.themes import ThemePreset, preset
 
 if TYPE_CHECKING:
     from scrapy.crawler import Crawler
@@ -367,13 +367,16 @@ def _window_date(name: str, text: str | None, zone: tzinfo, *, end_of_day: bool)
 _BARE_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
 
 
-def _cover_keys(settings: BaseSettings) -> tuple[str, ...]:
-    """QUPOST_COVER_KEYS when set (even to nothing), else the QUPOST_THEME preset's keys."""
-    explicit = _raw(settings, "QUPOST_COVER_KEYS")
+def _theme(settings: BaseSettings) -> ThemePreset:
     try:
-        theme = preset(_text(settings, "QUPOST_THEME"))
+        return preset(_text(settings, "QUPOST_THEME"))
     except ValueError as exc:
         raise ConfigError(f"QUPOST_THEME: {exc}") from None
+
+
+def _cover_keys(settings: BaseSettings, theme: ThemePreset) -> tuple[str, ...]:
+    """QUPOST_COVER_KEYS when set (even to nothing), else the QUPOST_THEME preset's keys."""
+    explicit = _raw(settings, "QUPOST_COVER_KEYS")
     if explicit is None:
         return theme.cover_keys
     return parse_list("QUPOST_COVER_KEYS", explicit)
@@ -383,6 +386,7 @@ def _render(settings: BaseSettings, zone: tzinfo, on_deleted: str) -> RenderOpti
     date_format = _text(settings, "QUPOST_DATE_FORMAT")
     _check_date_format("QUPOST_DATE_FORMAT", date_format)
     image_mode = _choice(settings, "QUPOST_IMAGE_MODE", IMAGE_MODES)
+    theme = _theme(settings)
     try:
         return RenderOptions(
             date_format=date_format,
@@ -391,7 +395,8 @@ def _render(settings: BaseSettings, zone: tzinfo, on_deleted: str) -> RenderOpti
             image_proxy=_text(settings, "QUPOST_IMAGE_PROXY"),
             image_url_base=_text(settings, "QUPOST_IMAGE_URL_BASE"),
             categories=parse_list("QUPOST_CATEGORIES", _raw(settings, "QUPOST_CATEGORIES")),
-            cover_keys=_cover_keys(settings),
+            cover_keys=_cover_keys(settings, theme),
+            theme_keys=theme.extra,
             abbrlink=parse_flag("QUPOST_ABBRLINK", _raw(settings, "QUPOST_ABBRLINK")),
             tag_names=MappingProxyType(CHANNELS),
             on_deleted=on_deleted,

@@ -92,6 +92,8 @@ class RenderOptions:
     image_url_base: str = "/images/qupost/"
     categories: tuple[str, ...] = ("新媒体", "趣头条", "分类")
     cover_keys: tuple[str, ...] = PRESETS[DEFAULT_THEME].cover_keys
+    theme_keys: tuple[tuple[str, bool | str], ...] = PRESETS[DEFAULT_THEME].extra
+    """Fixed keys the theme needs (``storage.themes.ThemePreset.extra``)."""
     abbrlink: bool = False
     tag_names: Mapping[int, str] = field(default_factory=dict)
     on_deleted: str = "unpublish"
@@ -204,6 +206,7 @@ def front_matter(post: Article, cover: str | None, options: RenderOptions) -> di
         matter["description"] = summary
         # Hexo takes a front-matter excerpt as it is (HTML) for index pages.
         matter["excerpt"] = f"<p>{html.escape(summary, quote=False)}</p>"
+    matter.update(options.theme_keys)
     matter["original_url"] = post.original_url
     matter["qupost_id"] = post.qupost_id
     if options.abbrlink:

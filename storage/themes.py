@@ -34,6 +34,8 @@ class ThemePreset:
     package: str
     """The theme's npm package, as the README and the tests install it."""
     note: str = ""
+    extra: tuple[tuple[str, bool | str], ...] = ()
+    """Fixed front-matter keys the theme needs to show the post as it should."""
 
 
 PRESETS: dict[str, ThemePreset] = {
@@ -73,7 +75,9 @@ PRESETS: dict[str, ThemePreset] = {
             "volantis",
             ("headimg", "thumbnail"),
             "hexo-theme-volantis",
-            "headimg: the index card and the post's header; thumbnail: beside the post's meta",
+            "headimg: the index card and the post's header; thumbnail: beside the post's meta; "
+            "title_display: true, or Volantis hides the title of a post with a headimg",
+            extra=(("title_display", True),),
         ),
         ThemePreset(
             "redefine",

@@ -19,7 +19,8 @@ from tests.conftest import data_file, run_crawl, split_post
 
 PROXY = "https://cors.zfour.workers.dev/?"
 ADDED_KEYS = {
-    "tags", "updated", "description", "excerpt", "original_url", "qupost_id", "disableNunjucks"
+    "tags", "updated", "description", "excerpt", "title_display", "original_url", "qupost_id",
+    "disableNunjucks",
 }  # fmt: skip
 
 

@@ -55,7 +55,7 @@ GOLDEN_CASES = (
 KEY_ORDER = (
     "title", "categories", "tags", "index_img", "banner_img", "photos", "cover", "top_img",
     "headimg", "author", "comments", "published", "date", "updated", "thumbnail", "description",
-    "excerpt", "original_url", "qupost_id", "abbrlink", "disableNunjucks",
+    "excerpt", "title_display", "original_url", "qupost_id", "abbrlink", "disableNunjucks",
 )  # fmt: skip
 DELETED_AT = datetime(2021, 12, 8, 4, 0, tzinfo=UTC)
 
@@ -261,6 +261,7 @@ def test_front_matter_defaults() -> None:
         "updated": "Sat, 04 Dec 2021 13:49:12 GMT",
         "description": "x",
         "excerpt": "<p>x</p>",
+        "title_display": True,
         "original_url": "http://html2.qktoutiao.com/detail/2021/12/04/1638625001.html",
         "qupost_id": "1638625001",
         "disableNunjucks": True,
@@ -273,7 +274,8 @@ def test_custom_cover_keys_follow_tags_and_replace_the_defaults() -> None:
     assert matter["tags"] == ["热点"]
     assert list(matter) == [
         "title", "categories", "tags", "cover", "author", "comments", "date", "updated",
-        "thumbnail", "description", "excerpt", "original_url", "qupost_id", "disableNunjucks",
+        "thumbnail", "description", "excerpt", "title_display", "original_url", "qupost_id",
+        "disableNunjucks",
     ]  # fmt: skip
     assert matter["cover"] == matter["thumbnail"] == "/c.jpeg"
 
