@@ -9,11 +9,10 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
-from typing import Any, ClassVar
 
-from scrapy.commands import ScrapyCommand
 from sqlalchemy.exc import SQLAlchemyError
 
+from crawler.cli import QupostCommand
 from crawler.commands import fail
 from crawler.config import ConfigError, QupostConfig
 from storage.export import export_tree
@@ -30,11 +29,7 @@ OVERRIDES = {
 }
 
 
-class Command(ScrapyCommand):
-    requires_project = True
-    requires_crawler_process = False
-    default_settings: ClassVar[dict[str, Any]] = {"LOG_ENABLED": False}
-
+class Command(QupostCommand):
     def syntax(self) -> str:
         return "--to DIR [options]"
 
