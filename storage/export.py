@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import shutil
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from storage.article import Article
@@ -18,6 +18,8 @@ from storage.hexo import HexoWriter, RenderOptions, remove_stale_temp_files
 from storage.repository import Repository
 
 logger = logging.getLogger(__name__)
+
+MISSING_EXAMPLES = 3
 
 
 @dataclass
@@ -28,6 +30,8 @@ class ExportResult:
     images: int = 0
     images_copied: int = 0
     images_missing: int = 0
+    # The first few missing image files, for one line that names them.
+    missing_examples: list[Path] = field(default_factory=list)
 
 
 def _articles(repo: Repository, batch: int = 200) -> Iterator[Article]:
@@ -100,7 +104,8 @@ def export_tree(
             source = images_dir / image.path
             if not source.is_file():
                 result.images_missing += 1
-                logger.warning("image file missing from the store: %s", source)
+                if len(result.missing_examples) < MISSING_EXAMPLES:
+                    result.missing_examples.append(source)
                 continue
             if copy_if_changed(source, destination / image.path):
                 result.images_copied += 1

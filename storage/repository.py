@@ -26,6 +26,7 @@ from sqlalchemy import (
     bindparam,
     create_engine,
     event,
+    func,
     or_,
     select,
     update,
@@ -286,6 +287,15 @@ class RepoTx:
             images=self.images_for(article.all_image_urls),
         )
 
+    def count_posts(self) -> int:
+        """How many posts the catalog holds, deleted at the source included."""
+        return int(self.conn.scalar(select(func.count()).select_from(POSTS)) or 0)
+
+    def count_stored_images(self) -> int:
+        """How many images the catalog has a stored file for."""
+        query = select(func.count()).select_from(IMAGES).where(IMAGES.c.status == "stored")
+        return int(self.conn.scalar(query) or 0)
+
     def iter_post_ids(self, batch: int = 500, *, deleted: bool = False) -> Iterator[str]:
         """Every stored id in order; articles deleted at the source only with ``deleted``."""
         last = ""
@@ -471,6 +481,35 @@ class Repository:
 def _one_line(exc: BaseException) -> str:
     text = str(getattr(exc, "orig", None) or exc)
     return " ".join(text.split())[:300]
+
+
+def sqlite_file(url: str) -> Path | None:
+    """The file an SQLite URL names (relative to the current directory), else None.
+
+    None too for PostgreSQL, in-memory and ``file:`` URI databases, and for
+    a URL that does not parse.
+    """
+    try:
+        parsed = make_url(url)
+    except (ArgumentError, ValueError):
+        return None
+    database = parsed.database or ""
+    if parsed.get_backend_name() != "sqlite" or database in ("", ":memory:"):
+        return None
+    if database.startswith("file:"):
+        return None
+    return Path(database).expanduser()
+
+
+def catalog_name(url: str) -> str:
+    """How messages name a catalog: an SQLite file's absolute path, else the URL sans password."""
+    path = sqlite_file(url)
+    if path is not None:
+        return str(path.resolve())
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except (ArgumentError, ValueError):
+        return url
 
 
 def make_engine(url: str) -> Engine:
