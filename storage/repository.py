@@ -15,6 +15,7 @@ import logging
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -37,7 +38,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 from storage.article import Article, ImageRecord
-from storage.models import Image, Post, PostChannel, PostImage, Run
+from storage.models import Failure, Image, Post, PostChannel, PostImage, Run
 
 logger = logging.getLogger(__name__)
 
@@ -46,6 +47,7 @@ POST_CHANNELS: Table = PostChannel.__table__  # type: ignore[assignment]
 IMAGES: Table = Image.__table__  # type: ignore[assignment]
 POST_IMAGES: Table = PostImage.__table__  # type: ignore[assignment]
 RUNS: Table = Run.__table__  # type: ignore[assignment]
+FAILURES: Table = Failure.__table__  # type: ignore[assignment]
 
 SUPPORTED_BACKENDS = ("sqlite", "postgresql")
 
@@ -90,6 +92,63 @@ def _reads() -> dict[str, Any]:
         .order_by(POST_IMAGES.c.position),
         "images": select(IMAGES).where(IMAGES.c.url.in_(bindparam("urls", expanding=True))),
     }
+
+
+@dataclass(frozen=True, slots=True)
+class FailureRecord:
+    """One article or image a run could not store, for the ``failures`` table."""
+
+    run_id: int
+    kind: str  # "article" or "image"
+    reason: str  # the short reason of the crawl's stats: http_503, timeout, empty, ...
+    qupost_id: str | None
+    url: str
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class RunSummary:
+    """A row of ``runs``, as the run history shows it."""
+
+    id: int
+    started_at: datetime
+    finished_at: datetime | None
+    status: str
+    exit_status: int | None
+    host: str
+    arguments: str
+    counts: dict[str, int]
+
+    @classmethod
+    def from_row(cls, row: Any) -> RunSummary:
+        mapping = row._mapping
+        return cls(
+            id=int(row.id),
+            started_at=row.started_at,
+            finished_at=row.finished_at,
+            status=str(row.status),
+            exit_status=row.exit_status,
+            host=str(row.host or ""),
+            arguments=str(row.arguments or ""),
+            counts={
+                name: int(mapping[name] or 0)
+                for name in mapping.keys()  # noqa: SIM118 - a RowMapping, not a dict
+                if name.startswith(("articles_", "images_"))
+            },
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class FailureGroup:
+    """The failures of one kind and reason over some runs, with a few examples."""
+
+    kind: str
+    reason: str
+    count: int
+    runs: int
+    last_run: int
+    example_ids: tuple[str, ...]
+    example_url: str
 
 
 # Lower is better: a refresh never replaces a date with a worse-sourced one.
@@ -348,6 +407,73 @@ class RepoTx:
         """``(id, host)`` of every run recorded as still running."""
         rows = self.conn.execute(select(RUNS.c.id, RUNS.c.host).where(RUNS.c.status == "running"))
         return [(int(r.id), str(r.host)) for r in rows]
+
+    # --- run history ---------------------------------------------------------
+    def record_failures(self, failures: Sequence[FailureRecord]) -> None:
+        """Add failed articles and images of a run to ``failures``, in one statement."""
+        rows = [
+            {
+                "run_id": f.run_id,
+                "kind": f.kind[:16],
+                "reason": f.reason[:64],
+                "qupost_id": f.qupost_id[:32] if f.qupost_id else None,
+                "url": f.url,
+                "at": f.at,
+            }
+            for f in failures
+        ]
+        if rows:
+            self.conn.execute(FAILURES.insert(), rows)
+
+    def recent_runs(self, last: int) -> list[RunSummary]:
+        """The ``last`` most recent runs, oldest first."""
+        query = select(RUNS).order_by(RUNS.c.id.desc()).limit(last)
+        rows = list(self.conn.execute(query))
+        return [RunSummary.from_row(r) for r in reversed(rows)]
+
+    def failure_groups(self, run_ids: Sequence[int], examples: int = 3) -> list[FailureGroup]:
+        """The failures of ``run_ids`` by kind and reason, most frequent first."""
+        if not run_ids:
+            return []
+        where = FAILURES.c.run_id.in_(list(run_ids))
+        counts = self.conn.execute(
+            select(
+                FAILURES.c.kind,
+                FAILURES.c.reason,
+                func.count().label("total"),
+                func.count(func.distinct(FAILURES.c.run_id)).label("runs"),
+                func.max(FAILURES.c.run_id).label("last_run"),
+            )
+            .where(where)
+            .group_by(FAILURES.c.kind, FAILURES.c.reason)
+            .order_by(func.count().desc(), FAILURES.c.kind, FAILURES.c.reason)
+        )
+        groups = []
+        for row in counts:
+            found = self.conn.execute(
+                select(FAILURES.c.qupost_id, FAILURES.c.url)
+                .where(where, FAILURES.c.kind == row.kind, FAILURES.c.reason == row.reason)
+                .order_by(FAILURES.c.run_id.desc(), FAILURES.c.id)
+                .limit(examples * 4)
+            )
+            ids: list[str] = []
+            url = ""
+            for qupost_id, failed_url in found:
+                url = url or failed_url
+                if qupost_id and qupost_id not in ids and len(ids) < examples:
+                    ids.append(qupost_id)
+            groups.append(
+                FailureGroup(
+                    kind=row.kind,
+                    reason=row.reason,
+                    count=int(row.total),
+                    runs=int(row.runs),
+                    last_run=int(row.last_run),
+                    example_ids=tuple(ids),
+                    example_url=url,
+                )
+            )
+        return groups
 
     # --- helpers -------------------------------------------------------------
     def _insert_ignore(self, table: Table, rows: list[dict[str, Any]]) -> int:

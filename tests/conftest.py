@@ -123,6 +123,30 @@ def export_catalog(
     return run_scrapy("export", "--to", str(to), *options, **{**base, **settings})
 
 
+QUPOST = Path(sys.executable).parent / "qupost"
+
+
+def qupost_env() -> dict[str, str]:
+    """The environment of a user whose PATH has qupost's environment first (it is activated)."""
+    env = {k: v for k, v in os.environ.items() if k not in ("SCRAPY_SETTINGS_MODULE", "PYTHONPATH")}
+    env["PATH"] = f"{QUPOST.parent}{os.pathsep}{env.get('PATH', '')}"
+    return env
+
+
+def run_qupost(
+    *args: str, cwd: Path, timeout: float = 180, **settings: object
+) -> subprocess.CompletedProcess[str]:
+    """Run the installed ``qupost ARGS -s NAME=VALUE…`` from ``cwd`` (not the repository)."""
+    if not QUPOST.exists():
+        pytest.fail(f"{QUPOST} is missing: install the project (pip install -e '.[dev]')")
+    command = [str(QUPOST), *args]
+    for key, value in settings.items():
+        command += ["-s", f"{key}={value}"]
+    return subprocess.run(
+        command, cwd=cwd, capture_output=True, text=True, timeout=timeout, env=qupost_env()
+    )
+
+
 def run_crawl(
     server: FakeServer, out: Path, *args: str, timeout: float = 180, **settings: object
 ) -> CrawlResult:

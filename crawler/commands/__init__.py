@@ -16,6 +16,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from storage.repository import sqlite_file
+
 if TYPE_CHECKING:
     from scrapy.settings import BaseSettings
 
@@ -41,3 +43,14 @@ def fail(message: str, status: int = EXIT_BAD_INPUT, settings: BaseSettings | No
         except OSError:
             pass  # stderr has it; an unwritable log file is no reason to hide it
     return status
+
+
+def missing_catalog(url: str) -> str | None:
+    """The error line for an SQLite catalog file that does not exist (opening would create it)."""
+    path = sqlite_file(url)
+    if path is None or path.is_file():
+        return None
+    return (
+        f"no catalog at {path.resolve()} (QUPOST_DATABASE_URL={url}); "
+        "crawl first, or set QUPOST_DATABASE_URL to a crawl's catalog"
+    )

@@ -17,7 +17,7 @@ from scrapy.settings import SETTINGS_PRIORITIES
 from sqlalchemy.exc import SQLAlchemyError
 
 from crawler.cli import QupostCommand
-from crawler.commands import fail
+from crawler.commands import fail, missing_catalog
 from crawler.config import ConfigError, QupostConfig
 from storage.export import export_tree
 from storage.repository import Repository, StorageError, catalog_name, sqlite_file
@@ -123,17 +123,6 @@ class Command(QupostCommand):
             return config.local_images_dir
         beside = catalog.parent / "source" / "images" / "qupost"
         return beside if beside.is_dir() else config.local_images_dir
-
-
-def missing_catalog(url: str) -> str | None:
-    """The error line for an SQLite catalog file that does not exist (opening would create it)."""
-    path = sqlite_file(url)
-    if path is None or path.is_file():
-        return None
-    return (
-        f"no catalog at {path.resolve()} (QUPOST_DATABASE_URL={url}); "
-        "crawl first, or set QUPOST_DATABASE_URL to a crawl's catalog"
-    )
 
 
 def source_problem(
