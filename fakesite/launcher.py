@@ -66,15 +66,16 @@ def serve(port: int, articles: int, qupost: str = "qupost") -> int:
             f"fakesite: error: cannot listen on 127.0.0.1:{port}: {exc.strerror}", file=sys.stderr
         )
         return 1
-    server.start()
-    print("\n".join(describe(server, qupost)), flush=True)
     stop = threading.Event()
 
     def finish(*_: Any) -> None:
         stop.set()
 
+    # Before the lines are printed: whoever reads them may stop the site at once.
     signal.signal(signal.SIGINT, finish)
     signal.signal(signal.SIGTERM, finish)
+    server.start()
+    print("\n".join(describe(server, qupost)), flush=True)
     while not stop.wait(0.5):
         pass
     server.stop()
