@@ -1,4 +1,4 @@
-"""``scrapy seed``: put the channel list requests into the shared scrapy-redis queue.
+"""``qupost seed``: put the channel list requests into the shared scrapy-redis queue.
 
 Distributed workers (``QUPOST_DISTRIBUTED=1``) do not list channels
 themselves; one ``scrapy seed`` per scheduled run does, with the same
