@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from crawler.cli import StrictOptions, command_names, main
+from crawler.cli import PROG, StrictOptions, command_names, main
 from fakesite.server import FakeServer
 from fakesite.site import build_site
 from storage.repository import Repository
@@ -23,6 +23,7 @@ def in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """Run main() in a temporary directory; its SCRAPY_SETTINGS_MODULE does not leak."""
     monkeypatch.chdir(tmp_path)
     monkeypatch.delenv("SCRAPY_SETTINGS_MODULE", raising=False)
+    monkeypatch.setitem(PROG, "name", PROG["name"])
     return tmp_path
 
 
