@@ -186,7 +186,7 @@ def damaged_catalog_line(url: str, detail: str) -> str:
     return (
         f"the catalog {url!r} is damaged ({' '.join(detail.split())[:160]}); "
         "stopped before it could rewrite posts. "
-        "Run 'scrapy catalog --check' to see what is affected and 'scrapy catalog --repair' "
+        "Run 'qupost catalog --check' to see what is affected and 'qupost catalog --repair' "
         "to rebuild it from the posts"
     )
 

@@ -16,6 +16,7 @@ from scrapy import Request, Spider
 from scrapy.dupefilters import RFPDupeFilter
 
 from crawler import stats as keys
+from crawler.failures import article_failed
 
 logger = logging.getLogger(__name__)
 
@@ -28,7 +29,7 @@ def account_for(request: Request, spider: Spider) -> None:
     if not request.meta.get("redirect_urls"):
         stats.inc_value(keys.ARTICLES_SKIPPED)
         return
-    stats.inc_value(keys.failed("redirect_to_seen"))
+    article_failed(spider.crawler, "redirect_to_seen", request.meta.get("qupost_id"), request.url)
     logger.warning(
         "article %s: not fetched: redirected to %s, a page this run already fetched",
         request.meta.get("qupost_id", "?"),

@@ -16,7 +16,7 @@ from w3lib.url import canonicalize_url, safe_url_string
 from crawler import stats as keys
 from crawler.catalog import CrawlCatalog
 from crawler.config import QupostConfig
-from crawler.failures import describe_failure
+from crawler.failures import article_failed, describe_failure
 from crawler.resolver import refusal_for
 from crawler.safety import FetchPolicy, RefusedFetch, host_of
 from storage.repository import StorageError
@@ -53,7 +53,7 @@ class IncrementalMiddleware:
                 yield output
             elif known is None:
                 # Unknown whether it is stored: fetching it could rewrite its post.
-                self._inc(keys.failed("catalog"))
+                article_failed(self.crawler, "catalog", output.meta["qupost_id"], output.url)
             elif output.meta["qupost_id"] in known:
                 self._inc(keys.ARTICLES_KNOWN)
             else:

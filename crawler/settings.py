@@ -155,6 +155,7 @@ ITEM_PIPELINES = {
 
 EXTENSIONS = {
     "crawler.catalog.CrawlCatalog": 90,
+    "crawler.failures.FailureLog": 100,
     "crawler.progress.Progress": 110,
     "crawler.distributed.WorkerIdle": 120,
     "crawler.tuning.GcTuning": 130,

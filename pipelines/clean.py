@@ -20,6 +20,7 @@ from scrapy.crawler import Crawler
 from scrapy.exceptions import DropItem
 
 from crawler import stats as keys
+from crawler.failures import article_failed
 from crawler.sitecheck import note_page
 from crawler.urls import is_http_url, resolve_image_url, unescape_url
 from storage.article import Article, ImageRef
@@ -218,16 +219,15 @@ class CleanPipeline:
         try:
             normalise(item)
         except (etree.ParserError, ValueError) as exc:
-            self._count("unparsable")
+            self._count("unparsable", item)
             raise DropItem(f"article {item.qupost_id}: body is not HTML ({exc})") from exc
         if not item.image_refs and not _has_text(item.body_html):
-            self._count("empty")
+            self._count("empty", item)
             # A body that cleans to nothing counts for the changed-site alarm.
             assert self.crawler.stats is not None
             note_page(self.crawler.stats, keys.PAGES_NO_BODY, item.original_url)
             raise DropItem(f"article {item.qupost_id}: empty body after cleaning")
         return item
 
-    def _count(self, reason: str) -> None:
-        assert self.crawler.stats is not None
-        self.crawler.stats.inc_value(keys.failed(reason))
+    def _count(self, reason: str, article: Article) -> None:
+        article_failed(self.crawler, reason, article.qupost_id, article.original_url)

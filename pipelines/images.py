@@ -43,7 +43,7 @@ from twisted.python.failure import Failure
 from crawler import stats as keys
 from crawler.catalog import CrawlCatalog
 from crawler.config import QupostConfig
-from crawler.failures import describe_failure
+from crawler.failures import describe_failure, image_failed
 from storage.article import Article, ImageRecord
 from storage.repository import StorageError
 
@@ -261,7 +261,14 @@ class StoreAsIsPipeline(FilesPipeline):
         except StorageError as exc:
             logger.error("catalog unreadable, downloading every image: %s", exc)
             known = {}
-        return [Request(u, callback=NO_CALLBACK, meta={"qupost_known": known.get(u)}) for u in urls]
+        return [
+            Request(
+                u,
+                callback=NO_CALLBACK,
+                meta={"qupost_known": known.get(u), "qupost_id": item.qupost_id},
+            )
+            for u in urls
+        ]
 
     def media_to_download(
         self, request: Request, info: MediaPipeline.SpiderInfo, *, item: Any = None
@@ -319,11 +326,11 @@ class StoreAsIsPipeline(FilesPipeline):
         item: Any = None,
     ) -> FileInfo:
         if response.status != 200:
-            raise self._fail(f"HTTP {response.status}")
+            raise self._fail(request, f"HTTP {response.status}")
         try:
             measured = measure_image(response.body, self.max_pixels)
         except ImageFailed as exc:
-            raise self._fail(exc.reason, exc.kind) from None
+            raise self._fail(request, exc.reason, exc.kind) from None
         path = image_path(request.url, measured.format)
         await _maybe_await(self.store.persist_file(path, BytesIO(response.body), info))
         self._inc(keys.IMAGES_DOWNLOADED)
@@ -345,7 +352,7 @@ class StoreAsIsPipeline(FilesPipeline):
             # Raised by media_downloaded, which already counted it.
             raise failure.value
         kind, text = describe_failure(failure)
-        raise self._fail(text, kind)
+        raise self._fail(request, text, kind)
 
     def file_path(
         self,
@@ -387,10 +394,9 @@ class StoreAsIsPipeline(FilesPipeline):
         return item
 
     # --- helpers -----------------------------------------------------------------
-    def _fail(self, reason: str, kind: str | None = None) -> ImageFailed:
+    def _fail(self, request: Request, reason: str, kind: str | None = None) -> ImageFailed:
         failed = ImageFailed(reason, kind)
-        self._inc(keys.IMAGES_FAILED)
-        self._inc(keys.IMAGES_FAILED_BY + failed.kind)
+        image_failed(self.crawler, failed.kind, request.meta.get("qupost_id"), request.url)
         return failed
 
     def _inc(self, key: str) -> None:

@@ -19,6 +19,7 @@ from scrapy.exceptions import DropItem
 from crawler import stats as keys
 from crawler.catalog import CrawlCatalog
 from crawler.config import QupostConfig
+from crawler.failures import article_failed
 from crawler.items import ListingItem
 from storage.article import Article
 from storage.export import newest_posts, prune_posts
@@ -159,7 +160,7 @@ class StoragePipeline:
         if isinstance(exc, StorageError):
             self.catalog.storage_failed(exc)
         self._inc(keys.STORAGE_ERROR)
-        self._inc(keys.failed("storage"))
+        article_failed(self.crawler, "storage", article.qupost_id, article.original_url)
         raise DropItem(f"article {article.qupost_id}: not saved: {exc}") from exc
 
     def _inc(self, key: str, count: int = 1) -> None:

@@ -98,7 +98,7 @@ class CheckReport:
         if problems:
             out.append(
                 f"summary: {problems} problem(s) in {self.rows} rows, {self.post_files} post "
-                f"files, {self.images} stored images; run `scrapy catalog --repair`"
+                f"files, {self.images} stored images; run `qupost catalog --repair`"
             )
         else:
             out.append(

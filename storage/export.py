@@ -22,7 +22,7 @@ import logging
 import os
 import shutil
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from storage.article import Article
@@ -30,6 +30,8 @@ from storage.hexo import HexoWriter, RenderOptions, post_path, remove_file, remo
 from storage.repository import Repository, Window
 
 logger = logging.getLogger(__name__)
+
+MISSING_EXAMPLES = 3
 
 
 @dataclass
@@ -44,6 +46,8 @@ class ExportResult:
     images_linked: int = 0
     images_missing: int = 0
     images_pruned: int = 0
+    # The first few missing image files, for one line that names them.
+    missing_examples: list[Path] = field(default_factory=list)
 
 
 def selected_ids(repo: Repository, window: Window, options: RenderOptions) -> list[str]:
@@ -172,16 +176,14 @@ def export_tree(
             source = images_dir / image.path
             if not source.is_file():
                 result.images_missing += 1
+                if len(result.missing_examples) < MISSING_EXAMPLES:
+                    result.missing_examples.append(source)
                 continue
             how = place_image(source, destination / image.path)
             if how == "linked":
                 result.images_linked += 1
             elif how == "copied":
                 result.images_copied += 1
-    if result.images_missing:
-        logger.warning(
-            "%d image files missing from the store %s", result.images_missing, images_dir
-        )
     keep = set(ids)
     result.posts_outside = prune_posts(repo, target, keep)
     if copy and not window.everything:

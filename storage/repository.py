@@ -27,6 +27,7 @@ from sqlalchemy import (
     bindparam,
     create_engine,
     event,
+    func,
     or_,
     select,
     update,
@@ -37,7 +38,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 from storage.article import Article, ImageRecord
-from storage.models import Image, Post, PostChannel, PostImage, Run
+from storage.models import Failure, Image, Post, PostChannel, PostImage, Run
 
 logger = logging.getLogger(__name__)
 
@@ -46,6 +47,7 @@ POST_CHANNELS: Table = PostChannel.__table__  # type: ignore[assignment]
 IMAGES: Table = Image.__table__  # type: ignore[assignment]
 POST_IMAGES: Table = PostImage.__table__  # type: ignore[assignment]
 RUNS: Table = Run.__table__  # type: ignore[assignment]
+FAILURES: Table = Failure.__table__  # type: ignore[assignment]
 
 SUPPORTED_BACKENDS = ("sqlite", "postgresql")
 
@@ -90,6 +92,63 @@ def _reads() -> dict[str, Any]:
         .order_by(POST_IMAGES.c.position),
         "images": select(IMAGES).where(IMAGES.c.url.in_(bindparam("urls", expanding=True))),
     }
+
+
+@dataclass(frozen=True, slots=True)
+class FailureRecord:
+    """One article or image a run could not store, for the ``failures`` table."""
+
+    run_id: int
+    kind: str  # "article" or "image"
+    reason: str  # the short reason of the crawl's stats: http_503, timeout, empty, ...
+    qupost_id: str | None
+    url: str
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class RunSummary:
+    """A row of ``runs``, as the run history shows it."""
+
+    id: int
+    started_at: datetime
+    finished_at: datetime | None
+    status: str
+    exit_status: int | None
+    host: str
+    arguments: str
+    counts: dict[str, int]
+
+    @classmethod
+    def from_row(cls, row: Any) -> RunSummary:
+        mapping = row._mapping
+        return cls(
+            id=int(row.id),
+            started_at=row.started_at,
+            finished_at=row.finished_at,
+            status=str(row.status),
+            exit_status=row.exit_status,
+            host=str(row.host or ""),
+            arguments=str(row.arguments or ""),
+            counts={
+                name: int(mapping[name] or 0)
+                for name in mapping.keys()  # noqa: SIM118 - a RowMapping, not a dict
+                if name.startswith(("articles_", "images_"))
+            },
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class FailureGroup:
+    """The failures of one kind and reason over some runs, with a few examples."""
+
+    kind: str
+    reason: str
+    count: int
+    runs: int
+    last_run: int
+    example_ids: tuple[str, ...]
+    example_url: str
 
 
 # Lower is better: a refresh never replaces a date with a worse-sourced one.
@@ -360,6 +419,15 @@ class RepoTx:
             images=self.images_for(article.all_image_urls),
         )
 
+    def count_posts(self) -> int:
+        """How many posts the catalog holds, deleted at the source included."""
+        return int(self.conn.scalar(select(func.count()).select_from(POSTS)) or 0)
+
+    def count_stored_images(self) -> int:
+        """How many images the catalog has a stored file for."""
+        query = select(func.count()).select_from(IMAGES).where(IMAGES.c.status == "stored")
+        return int(self.conn.scalar(query) or 0)
+
     def iter_post_ids(self, batch: int = 500, *, deleted: bool = False) -> Iterator[str]:
         """Every stored id in order; articles deleted at the source only with ``deleted``."""
         last = ""
@@ -412,6 +480,73 @@ class RepoTx:
         """``(id, host)`` of every run recorded as still running."""
         rows = self.conn.execute(select(RUNS.c.id, RUNS.c.host).where(RUNS.c.status == "running"))
         return [(int(r.id), str(r.host)) for r in rows]
+
+    # --- run history ---------------------------------------------------------
+    def record_failures(self, failures: Sequence[FailureRecord]) -> None:
+        """Add failed articles and images of a run to ``failures``, in one statement."""
+        rows = [
+            {
+                "run_id": f.run_id,
+                "kind": f.kind[:16],
+                "reason": f.reason[:64],
+                "qupost_id": f.qupost_id[:32] if f.qupost_id else None,
+                "url": f.url,
+                "at": f.at,
+            }
+            for f in failures
+        ]
+        if rows:
+            self.conn.execute(FAILURES.insert(), rows)
+
+    def recent_runs(self, last: int) -> list[RunSummary]:
+        """The ``last`` most recent runs, oldest first."""
+        query = select(RUNS).order_by(RUNS.c.id.desc()).limit(last)
+        rows = list(self.conn.execute(query))
+        return [RunSummary.from_row(r) for r in reversed(rows)]
+
+    def failure_groups(self, run_ids: Sequence[int], examples: int = 3) -> list[FailureGroup]:
+        """The failures of ``run_ids`` by kind and reason, most frequent first."""
+        if not run_ids:
+            return []
+        where = FAILURES.c.run_id.in_(list(run_ids))
+        counts = self.conn.execute(
+            select(
+                FAILURES.c.kind,
+                FAILURES.c.reason,
+                func.count().label("total"),
+                func.count(func.distinct(FAILURES.c.run_id)).label("runs"),
+                func.max(FAILURES.c.run_id).label("last_run"),
+            )
+            .where(where)
+            .group_by(FAILURES.c.kind, FAILURES.c.reason)
+            .order_by(func.count().desc(), FAILURES.c.kind, FAILURES.c.reason)
+        )
+        groups = []
+        for row in counts:
+            found = self.conn.execute(
+                select(FAILURES.c.qupost_id, FAILURES.c.url)
+                .where(where, FAILURES.c.kind == row.kind, FAILURES.c.reason == row.reason)
+                .order_by(FAILURES.c.run_id.desc(), FAILURES.c.id)
+                .limit(examples * 4)
+            )
+            ids: list[str] = []
+            url = ""
+            for qupost_id, failed_url in found:
+                url = url or failed_url
+                if qupost_id and qupost_id not in ids and len(ids) < examples:
+                    ids.append(qupost_id)
+            groups.append(
+                FailureGroup(
+                    kind=row.kind,
+                    reason=row.reason,
+                    count=int(row.total),
+                    runs=int(row.runs),
+                    last_run=int(row.last_run),
+                    example_ids=tuple(ids),
+                    example_url=url,
+                )
+            )
+        return groups
 
     # --- helpers -------------------------------------------------------------
     def _insert_ignore(self, table: Table, rows: list[dict[str, Any]]) -> int:
@@ -567,6 +702,35 @@ class Repository:
 def _one_line(exc: BaseException) -> str:
     text = str(getattr(exc, "orig", None) or exc)
     return " ".join(text.split())[:300]
+
+
+def sqlite_file(url: str) -> Path | None:
+    """The file an SQLite URL names (relative to the current directory), else None.
+
+    None too for PostgreSQL, in-memory and ``file:`` URI databases, and for
+    a URL that does not parse.
+    """
+    try:
+        parsed = make_url(url)
+    except (ArgumentError, ValueError):
+        return None
+    database = parsed.database or ""
+    if parsed.get_backend_name() != "sqlite" or database in ("", ":memory:"):
+        return None
+    if database.startswith("file:"):
+        return None
+    return Path(database).expanduser()
+
+
+def catalog_name(url: str) -> str:
+    """How messages name a catalog: an SQLite file's absolute path, else the URL sans password."""
+    path = sqlite_file(url)
+    if path is not None:
+        return str(path.resolve())
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except (ArgumentError, ValueError):
+        return url
 
 
 def make_engine(url: str) -> Engine:

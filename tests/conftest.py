@@ -5,10 +5,13 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
+import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 import pytest
 import yaml
@@ -121,6 +124,61 @@ def export_catalog(
     """``scrapy export --to TO`` of the SQLite catalog ``db`` whose images are under ``source``."""
     base = {"QUPOST_DATABASE_URL": f"sqlite:///{db}", "QUPOST_SOURCE_DIR": str(source)}
     return run_scrapy("export", "--to", str(to), *options, **{**base, **settings})
+
+
+QUPOST = Path(sys.executable).parent / "qupost"
+
+
+def qupost_env() -> dict[str, str]:
+    """The environment of a user whose PATH has qupost's environment first (it is activated)."""
+    env = {k: v for k, v in os.environ.items() if k not in ("SCRAPY_SETTINGS_MODULE", "PYTHONPATH")}
+    env["PATH"] = f"{QUPOST.parent}{os.pathsep}{env.get('PATH', '')}"
+    return env
+
+
+def run_qupost(
+    *args: str, cwd: Path, timeout: float = 180, **settings: object
+) -> subprocess.CompletedProcess[str]:
+    """Run the installed ``qupost ARGS -s NAME=VALUE…`` from ``cwd`` (not the repository)."""
+    if not QUPOST.exists():
+        pytest.fail(f"{QUPOST} is missing: install the project (pip install -e '.[dev]')")
+    command = [str(QUPOST), *args]
+    for key, value in settings.items():
+        command += ["-s", f"{key}={value}"]
+    return subprocess.run(
+        command, cwd=cwd, capture_output=True, text=True, timeout=timeout, env=qupost_env()
+    )
+
+
+class Lines:
+    """The lines a child process writes to a pipe, read by a thread so waiting can time out."""
+
+    def __init__(self, stream: IO[str]) -> None:
+        self.lines: list[str] = []
+        self._new = threading.Condition()
+        self._thread = threading.Thread(target=self._read, args=(stream,), daemon=True)
+        self._thread.start()
+
+    def _read(self, stream: IO[str]) -> None:
+        for line in stream:
+            with self._new:
+                self.lines.append(line.rstrip("\n"))
+                self._new.notify_all()
+
+    def wait_for(self, predicate: Callable[[str], bool], timeout: float) -> str | None:
+        """The first line (read so far or later) for which ``predicate`` holds, or None."""
+        deadline = time.monotonic() + timeout
+        seen = 0
+        with self._new:
+            while True:
+                for line in self.lines[seen:]:
+                    if predicate(line):
+                        return line
+                seen = len(self.lines)
+                left = deadline - time.monotonic()
+                if left <= 0 or (not self._thread.is_alive() and seen == len(self.lines)):
+                    return None
+                self._new.wait(min(left, 0.5))
 
 
 def run_crawl(

@@ -214,7 +214,7 @@ def test_a_damaged_catalog_stops_the_run_before_it_does_harm(tmp_path: Path) -> 
             assert again.returncode == 1, again.stderr[-3000:]
             lines = [line for line in again.stderr.splitlines() if line.strip()]
             assert len(lines) == 1 and "is damaged" in lines[0], lines
-            assert "scrapy catalog --repair" in lines[0]
+            assert "qupost catalog --repair" in lines[0]
         assert server.site.log == []
     after = {p.name: (p.read_bytes(), p.stat().st_mtime_ns) for p in first.post_files()}
     assert after == before

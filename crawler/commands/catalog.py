@@ -1,4 +1,4 @@
-"""``scrapy catalog --check | --repair``: hold the catalog against the post files and images.
+"""``qupost catalog --check | --repair``: hold the catalog against the post files and images.
 
 ``--check`` changes nothing and exits 1 when anything is out of line;
 ``--repair`` renders missing posts again, gives post files without a row
@@ -9,12 +9,11 @@ The work is done by ``storage.check``; this adapts it to Scrapy.
 from __future__ import annotations
 
 import argparse
-from typing import Any, ClassVar
 
-from scrapy.commands import ScrapyCommand
 from sqlalchemy.exc import SQLAlchemyError
 
 from crawler.channels import CHANNELS
+from crawler.cli import QupostCommand
 from crawler.commands import fail
 from crawler.config import ConfigError, QupostConfig
 from storage.check import check_catalog, repair_catalog
@@ -23,11 +22,7 @@ from storage.repository import StorageError
 EXIT_INCONSISTENT = 1
 
 
-class Command(ScrapyCommand):
-    requires_project = True
-    requires_crawler_process = False
-    default_settings: ClassVar[dict[str, Any]] = {"LOG_ENABLED": False}
-
+class Command(QupostCommand):
     def syntax(self) -> str:
         return "--check | --repair [options]"
 
@@ -49,9 +44,6 @@ class Command(ScrapyCommand):
 
     def run(self, args: list[str], opts: argparse.Namespace) -> None:
         assert self.settings is not None
-        if args:
-            self.exitcode = fail(f"unexpected argument(s): {' '.join(args)}")
-            return
         try:
             config = QupostConfig.from_settings(self.settings)
         except ConfigError as exc:

@@ -1,4 +1,5 @@
-"""``scrapy crawl``, with argument checks up front and a meaningful exit status.
+"""``qupost crawl`` (or ``scrapy crawl qupost``), with argument checks up front and a
+meaningful exit status.
 
 Scrapy's own command exits 0 whatever happened inside the crawl.  This one
 exits 2 on bad arguments or settings and 1 when the catalog cannot be opened
@@ -16,19 +17,30 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from crawler import stats as keys
 from crawler.catalog import EXIT_STORAGE_FAILED, damaged_catalog_line
+from crawler.cli import StrictOptions
 from crawler.commands import EXIT_BAD_INPUT, fail
 from crawler.config import ConfigError, CrawlArgs, QupostConfig
 from storage.repository import Repository, StorageError
 
 
-class Command(ScrapyCrawlCommand):
+class Command(StrictOptions, ScrapyCrawlCommand):
+    positional = 1  # the spider's name, qupost's only spider by default
     problem: str | None = None
     problem_status = EXIT_BAD_INPUT
 
+    def syntax(self) -> str:
+        return "[qupost] [-a NAME=VALUE ...] [-s NAME=VALUE ...]"
+
+    def short_desc(self) -> str:
+        return "Crawl Qutoutiao into Hexo posts, images and the catalog"
+
     def process_options(self, args: list[str], opts: argparse.Namespace) -> None:
+        if not args or args[0].startswith("-"):
+            args.insert(0, "qupost")
         super().process_options(args, opts)
-        if args == ["qupost"]:
-            self.check(opts.spargs)
+        if args[0] != "qupost":
+            self.refuse(f"unknown spider {args[0]!r}; qupost's spider is qupost")
+        self.check(opts.spargs)
         if self.problem:
             # Scrapy would build the crawler process next, which starts logging
             # with its banner: the error line is to be the only one.
@@ -36,10 +48,8 @@ class Command(ScrapyCrawlCommand):
 
     def run(self, args: list[str], opts: argparse.Namespace) -> None:
         if self.problem:
-            self.exitcode = fail(self.problem, self.problem_status)
-            return
-        if len(args) != 1:
-            super().run(args, opts)
+            # Under Scrapyd the job's own log file says why it did not start.
+            self.exitcode = fail(self.problem, self.problem_status, self.settings)
             return
         assert self.crawler_process is not None
         crawler = self._create_crawler(args[0])

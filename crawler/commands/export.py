@@ -1,26 +1,32 @@
-"""``scrapy export --to DIR``: render the catalog, or a window of it, into a Hexo source folder.
+"""``qupost export --to DIR``: render the catalog, or a window of it, into a Hexo source folder.
 
 Format options override the QUPOST_* settings for this export only, so the
 same catalog can be rendered for another theme without crawling again.
 Window options (``--since``, ``--until``, ``--channels``, ``--max-posts``)
-choose which posts the tree holds; the catalog keeps everything.
+choose which posts the tree holds; the catalog keeps everything.  It says
+which catalog and which images folder it reads; a catalog that does not
+exist or holds no posts is one error line, not an empty export.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
-from typing import Any, ClassVar
 
-from scrapy.commands import ScrapyCommand
+from scrapy.settings import SETTINGS_PRIORITIES
 from sqlalchemy.exc import SQLAlchemyError
 
-from crawler.commands import fail
+from crawler.cli import QupostCommand
+from crawler.commands import fail, missing_catalog
 from crawler.config import ConfigError, QupostConfig, parse_window
 from storage.export import export_tree
-from storage.repository import Repository, StorageError
+from storage.repository import Repository, StorageError, catalog_name, sqlite_file
 from storage.themes import PRESETS
+
+# The catalog holds nothing to export, or its images are not where they should be.
+EXIT_NOTHING_TO_EXPORT = 1
 
 OVERRIDES = {
     "date_format": "QUPOST_DATE_FORMAT",
@@ -35,11 +41,7 @@ OVERRIDES = {
 }
 
 
-class Command(ScrapyCommand):
-    requires_project = True
-    requires_crawler_process = False
-    default_settings: ClassVar[dict[str, Any]] = {"LOG_ENABLED": False}
-
+class Command(QupostCommand):
     def syntax(self) -> str:
         return "--to DIR [options]"
 
@@ -82,17 +84,26 @@ class Command(ScrapyCommand):
             self.exitcode = fail(str(exc))
             return
         url = config.database_url
+        missing = missing_catalog(url)
+        if missing:
+            self.exitcode = fail(missing)
+            return
         try:
             repo = Repository.open(url)
         except (StorageError, SQLAlchemyError, OSError) as exc:
             self.exitcode = fail(f"cannot open QUPOST_DATABASE_URL {url!r}: {exc}")
             return
         try:
+            images_dir = self.images_dir(config)
+            problem = source_problem(repo, url, config, images_dir)
+            if problem:
+                self.exitcode = fail(problem, EXIT_NOTHING_TO_EXPORT)
+                return
             result = export_tree(
                 repo,
                 Path(opts.to),
                 config.render,
-                config.local_images_dir,
+                images_dir,
                 window=window,
                 fsync=config.fsync,
             )
@@ -108,7 +119,58 @@ class Command(ScrapyCommand):
             f"qupost export: {result.posts} posts ({result.posts_written} written, "
             f"{result.posts_removed} removed as deleted at the source{outside}), "
             f"{result.images} images ({result.images_linked} linked, "
-            f"{result.images_copied} copied, {result.images_missing} missing) into {opts.to}"
+            f"{result.images_copied} copied, {result.images_missing} missing) "
+            f"into {Path(opts.to).resolve()}"
         )
         if result.images_missing:
+            examples = ", ".join(str(p) for p in result.missing_examples)
+            print(
+                f"qupost export: {result.images_missing} image file(s) missing from "
+                f"{images_dir} (e.g. {examples}); their posts point at files that are not there",
+                file=sys.stderr,
+            )
             self.exitcode = 1
+
+    def images_dir(self, config: QupostConfig) -> Path | None:
+        """Where the catalog's images are read from.
+
+        Unless QUPOST_SOURCE_DIR or IMAGES_STORE is given, an SQLite catalog's
+        images are looked for beside it, in the layout every crawl writes
+        (``<folder>/qupost.db`` and ``<folder>/source/images/qupost``): giving
+        only the database URL of ``demo/`` then reads the demo's images.
+        """
+        assert self.settings is not None
+        given = max(
+            self.settings.getpriority("QUPOST_SOURCE_DIR") or 0,
+            self.settings.getpriority("IMAGES_STORE") or 0,
+        )
+        catalog = sqlite_file(config.database_url)
+        if given > SETTINGS_PRIORITIES["project"] or catalog is None:
+            return config.local_images_dir
+        beside = catalog.parent / "source" / "images" / "qupost"
+        return beside if beside.is_dir() else config.local_images_dir
+
+
+def source_problem(
+    repo: Repository, url: str, config: QupostConfig, images_dir: Path | None
+) -> str | None:
+    """Why this catalog cannot be exported (no posts, no images folder), or None.
+
+    Prints the catalog and the images folder that are read, as one line.
+    """
+    with repo.reading() as tx:
+        posts = tx.count_posts()
+        stored = tx.count_stored_images()
+    name = catalog_name(url)
+    if not posts:
+        return f"the catalog {name} holds no posts; nothing to export (is it the crawl's?)"
+    copying = config.render.image_mode == "local" and images_dir is not None and stored
+    if copying and images_dir is not None and not images_dir.is_dir():
+        return (
+            f"the catalog {name} has {stored} stored images but their folder "
+            f"{images_dir.resolve()} does not exist; "
+            "set QUPOST_SOURCE_DIR (or IMAGES_STORE) to the crawl's"
+        )
+    where = f", images from {images_dir.resolve()}" if copying and images_dir is not None else ""
+    print(f"qupost export: reading {posts} posts from the catalog {name}{where}")
+    return None

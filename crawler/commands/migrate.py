@@ -7,22 +7,17 @@ PostgreSQL catalog once, before starting many workers, and for checking.
 from __future__ import annotations
 
 import argparse
-from typing import Any, ClassVar
 
-from scrapy.commands import ScrapyCommand
 from sqlalchemy.exc import SQLAlchemyError
 
+from crawler.cli import QupostCommand
 from crawler.commands import fail
 from crawler.config import ConfigError, QupostConfig
 from storage.migrations import current_revision, head_revision, upgrade_schema
 from storage.repository import StorageError, make_engine
 
 
-class Command(ScrapyCommand):
-    requires_project = True
-    requires_crawler_process = False
-    default_settings: ClassVar[dict[str, Any]] = {"LOG_ENABLED": False}
-
+class Command(QupostCommand):
     def short_desc(self) -> str:
         return "Create or upgrade the catalog schema (Alembic) at QUPOST_DATABASE_URL"
 

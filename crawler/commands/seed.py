@@ -1,4 +1,4 @@
-"""``scrapy seed``: put the channel list requests into the shared scrapy-redis queue.
+"""``qupost seed``: put the channel list requests into the shared scrapy-redis queue.
 
 Distributed workers (``QUPOST_DISTRIBUTED=1``) do not list channels
 themselves; one ``scrapy seed`` per scheduled run does, with the same
@@ -10,23 +10,18 @@ clears the shared dupefilter first, so the new run sees every article again
 from __future__ import annotations
 
 import argparse
-from typing import Any, ClassVar
 
-from scrapy.commands import ScrapyCommand
 from scrapy.crawler import Crawler
 from scrapy.utils.misc import load_object
 
+from crawler.cli import QupostCommand
 from crawler.commands import fail
 from crawler.config import ConfigError, QupostConfig
 from crawler.profiles import distributed_settings
 from crawler.spiders.qupost import QupostSpider
 
 
-class Command(ScrapyCommand):
-    requires_project = True
-    requires_crawler_process = False
-    default_settings: ClassVar[dict[str, Any]] = {"LOG_ENABLED": False}
-
+class Command(QupostCommand):
     def syntax(self) -> str:
         return "[-a cid=1,6] [-a pages=N] [-a limit=K] [--keep-seen]"
 

@@ -20,7 +20,7 @@ from scrapy.spidermiddlewares.httperror import HttpError
 
 from crawler import stats as keys
 from crawler.config import CrawlArgs, QupostConfig
-from crawler.failures import describe_failure, install_log_filters
+from crawler.failures import article_failed, describe_failure, install_log_filters
 from crawler.items import ListingItem
 from crawler.pages import (
     ListPage,
@@ -170,7 +170,7 @@ class QupostSpider(Spider):
         refusal = self.policy.refusal(article.original_url, offsite=True)
         if refusal is None:
             return None
-        self._stats().inc_value(keys.failed(refusal.kind))
+        article_failed(self.crawler, refusal.kind, article.qupost_id, article.original_url)
         logger.warning("article %s: not fetched: %s", article.qupost_id, refusal.reason)
         return refusal.reason
 
@@ -234,7 +234,7 @@ class QupostSpider(Spider):
         except PageError as exc:
             if not jsonp:
                 return self.detail_request(article, jsonp=True)
-            self._stats().inc_value(keys.failed(exc.reason))
+            article_failed(self.crawler, exc.reason, article.qupost_id, response.url)
             logger.warning(
                 "article %s: no body on page, detail or JSONP (%s)", article.qupost_id, exc
             )
@@ -275,7 +275,7 @@ class QupostSpider(Spider):
         if isinstance(failure.value, HttpError) and self._deleted(failure.value.response, article):
             return self.deleted_item(article)
         kind, text = describe_failure(failure)
-        self._stats().inc_value(keys.failed(kind))
+        article_failed(self.crawler, kind, getattr(article, "qupost_id", None), request.url)
         logger.warning(
             "article %s: could not fetch %s: %s",
             getattr(article, "qupost_id", "?"),

@@ -1,0 +1,5 @@
+"""``python -m crawler COMMAND``: the same as the ``qupost`` command."""
+
+from crawler.cli import main
+
+main()
