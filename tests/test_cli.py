@@ -146,7 +146,7 @@ def test_export_names_its_sources_and_refuses_missing_or_empty_catalogs(tmp_path
         f"qupost export: reading 3 posts from the catalog {out / 'qupost.db'}, "
         f"images from {out / 'source' / 'images' / 'qupost'}"
     )
-    assert "6 images (6 copied, 0 missing)" in only_url.stdout
+    assert "6 images (6 linked, 0 copied, 0 missing)" in only_url.stdout
 
     # A wrong images folder is one line before anything is written.
     wrong = run_qupost(
