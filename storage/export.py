@@ -1,20 +1,23 @@
-"""Render the whole catalog into a Hexo ``source/`` folder.
+"""Render the whole catalog into a Hexo ``source/`` folder or a Hugo site.
 
-The crawl writes posts as it goes; this does the same for every stored post
-at once, through the same renderer, so a user can rebuild a blog folder, move
-it, or re-render it for another theme without crawling again.
+The crawl writes Hexo posts as it goes; this does the same for every stored
+post at once, through the same renderer, so a user can rebuild a blog folder,
+move it, re-render it for another theme without crawling again, or render it
+for Hugo (``generator="hugo"``) from the same article records.
 """
 
 from __future__ import annotations
 
 import logging
 import shutil
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from storage.article import Article
 from storage.hexo import HexoWriter, RenderOptions, remove_stale_temp_files
+from storage.hugo import STATIC_DIR, HugoWriter
 from storage.repository import Repository
 
 logger = logging.getLogger(__name__)
@@ -68,6 +71,33 @@ def copy_if_changed(source: Path, destination: Path) -> bool:
     return True
 
 
+GENERATORS = ("hexo", "hugo")
+
+
+class PostWriter(Protocol):
+    def write(self, post: Article) -> bool: ...
+
+
+def site_writer(
+    generator: str, target: Path, options: RenderOptions, *, fsync: bool = False
+) -> tuple[PostWriter, Path, Path]:
+    """The writer for ``generator``, its posts folder and its images folder in ``target``.
+
+    ``target`` is a Hexo ``source/`` folder, or the root of a Hugo site (whose
+    ``static/`` folder serves the images).
+    """
+    if generator == "hexo":
+        return (
+            HexoWriter(target, options, fsync=fsync),
+            target / "_posts",
+            image_folder(target, options),
+        )
+    if generator == "hugo":
+        hugo = HugoWriter(target, options, fsync=fsync)
+        return hugo, hugo.posts_dir, image_folder(target / STATIC_DIR, options)
+    raise ValueError(f"unknown site generator {generator!r}; choose {' or '.join(GENERATORS)}")
+
+
 def export_tree(
     repo: Repository,
     target: Path,
@@ -75,14 +105,29 @@ def export_tree(
     images_dir: Path | None,
     *,
     fsync: bool = False,
+    generator: str = "hexo",
 ) -> ExportResult:
     """Write every stored post (and copy its local images) into ``target``."""
+    return export_articles(
+        _articles(repo), target, options, images_dir, fsync=fsync, generator=generator
+    )
+
+
+def export_articles(
+    articles: Iterable[Article],
+    target: Path,
+    options: RenderOptions,
+    images_dir: Path | None,
+    *,
+    fsync: bool = False,
+    generator: str = "hexo",
+) -> ExportResult:
+    """Write these posts for ``generator`` (and copy their local images) into ``target``."""
     result = ExportResult()
-    writer = HexoWriter(target, options, fsync=fsync)
-    remove_stale_temp_files(target / "_posts")
-    destination = image_folder(target, options)
+    writer, posts_dir, destination = site_writer(generator, target, options, fsync=fsync)
+    remove_stale_temp_files(posts_dir)
     copy = images_dir is not None and images_dir.resolve() != destination
-    for record in _articles(repo):
+    for record in articles:
         result.posts += 1
         removing = record.deleted and options.on_deleted == "remove"
         if writer.write(record):

@@ -205,11 +205,13 @@ def _has_astral(value: Any) -> bool:
         return _ASTRAL.search(value) is not None
     if isinstance(value, list):
         return any(_has_astral(v) for v in value)
+    if isinstance(value, dict):
+        return any(_has_astral(v) for v in value.values())
     return False
 
 
 def dump_yaml(data: dict[str, Any]) -> str:
-    astral = any(_has_astral(v) for v in data.values())
+    astral = _has_astral(data)
     text: str = yaml.dump(
         data,
         Dumper=_SafeDumper if astral else _FastDumper,
@@ -227,10 +229,15 @@ def render_post(post: Article, options: RenderOptions) -> str:
     return f"---\n{dump_yaml(matter)}---\n<div>\n{body}\n</div>\n"
 
 
-def post_path(source_dir: Path, qupost_id: str) -> Path:
+def post_name(qupost_id: str) -> str:
+    """The file name of a post without its extension; refuses ids that are not digits."""
     if not _SAFE_ID.fullmatch(qupost_id):
         raise ValueError(f"refusing unsafe post id {qupost_id!r}")
-    return source_dir / "_posts" / f"qupost-{qupost_id}.md"
+    return f"qupost-{qupost_id}"
+
+
+def post_path(source_dir: Path, qupost_id: str) -> Path:
+    return source_dir / "_posts" / f"{post_name(qupost_id)}.md"
 
 
 def write_if_changed(path: Path, data: bytes, *, fsync: bool = False) -> bool:

@@ -2,6 +2,7 @@
 
 Format options override the QUPOST_* settings for this export only, so the
 same catalog can be rendered for another theme without crawling again.
+``--target hugo`` renders it into a Hugo site instead (``DIR`` is the site's root).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from crawler.commands import fail
 from crawler.config import ConfigError, QupostConfig
-from storage.export import export_tree
+from storage.export import GENERATORS, export_tree
 from storage.repository import Repository, StorageError
 
 OVERRIDES = {
@@ -39,12 +40,17 @@ class Command(ScrapyCommand):
         return "--to DIR [options]"
 
     def short_desc(self) -> str:
-        return "Render every post in the catalog into a Hexo source/ folder"
+        return "Render every post in the catalog into a Hexo source/ folder or a Hugo site"
 
     def add_options(self, parser: argparse.ArgumentParser) -> None:
         super().add_options(parser)
         group = parser.add_argument_group("qupost export")
-        group.add_argument("--to", required=True, help="Hexo source/ folder to write into")
+        group.add_argument(
+            "--to", required=True, help="Hexo source/ folder (or Hugo site root) to write into"
+        )
+        group.add_argument(
+            "--target", default="hexo", help="site generator: hexo (the default) or hugo"
+        )
         group.add_argument("--date-format", help="rfc1123, iso or a strftime pattern")
         group.add_argument("--timezone", help="zone for iso and strftime dates")
         group.add_argument("--image-mode", help="local, proxy or origin")
@@ -55,6 +61,11 @@ class Command(ScrapyCommand):
 
     def run(self, args: list[str], opts: argparse.Namespace) -> None:
         assert self.settings is not None
+        if opts.target not in GENERATORS:
+            self.exitcode = fail(
+                f"--target: expected one of {', '.join(GENERATORS)}, got {opts.target!r}"
+            )
+            return
         for option, setting in OVERRIDES.items():
             value = getattr(opts, option, None)
             if value is not None:
@@ -74,7 +85,12 @@ class Command(ScrapyCommand):
             return
         try:
             result = export_tree(
-                repo, Path(opts.to), config.render, config.local_images_dir, fsync=config.fsync
+                repo,
+                Path(opts.to),
+                config.render,
+                config.local_images_dir,
+                fsync=config.fsync,
+                generator=opts.target,
             )
         except (StorageError, OSError, ValueError) as exc:
             self.exitcode = fail(f"export failed: {exc}")
