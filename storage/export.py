@@ -75,26 +75,31 @@ GENERATORS = ("hexo", "hugo")
 
 
 class PostWriter(Protocol):
+    """What the export needs of a site generator's writer (``HexoWriter``, ``HugoWriter``)."""
+
+    suffix: str
+    """The extension of its post files: ``qupost-<id><suffix>`` in ``posts_dir``."""
+
+    @property
+    def posts_dir(self) -> Path: ...
+
+    def path(self, qupost_id: str) -> Path: ...
+
     def write(self, post: Article) -> bool: ...
 
 
 def site_writer(
     generator: str, target: Path, options: RenderOptions, *, fsync: bool = False
-) -> tuple[PostWriter, Path, Path]:
-    """The writer for ``generator``, its posts folder and its images folder in ``target``.
+) -> tuple[PostWriter, Path]:
+    """The writer for ``generator`` and the folder its images go to in ``target``.
 
     ``target`` is a Hexo ``source/`` folder, or the root of a Hugo site (whose
     ``static/`` folder serves the images).
     """
     if generator == "hexo":
-        return (
-            HexoWriter(target, options, fsync=fsync),
-            target / "_posts",
-            image_folder(target, options),
-        )
+        return HexoWriter(target, options, fsync=fsync), image_folder(target, options)
     if generator == "hugo":
-        hugo = HugoWriter(target, options, fsync=fsync)
-        return hugo, hugo.posts_dir, image_folder(target / STATIC_DIR, options)
+        return HugoWriter(target, options, fsync=fsync), image_folder(target / STATIC_DIR, options)
     raise ValueError(f"unknown site generator {generator!r}; choose {' or '.join(GENERATORS)}")
 
 
@@ -124,8 +129,8 @@ def export_articles(
 ) -> ExportResult:
     """Write these posts for ``generator`` (and copy their local images) into ``target``."""
     result = ExportResult()
-    writer, posts_dir, destination = site_writer(generator, target, options, fsync=fsync)
-    remove_stale_temp_files(posts_dir)
+    writer, destination = site_writer(generator, target, options, fsync=fsync)
+    remove_stale_temp_files(writer.posts_dir)
     copy = images_dir is not None and images_dir.resolve() != destination
     for record in articles:
         result.posts += 1

@@ -290,10 +290,19 @@ def remove_stale_temp_files(folder: Path) -> int:
 class HexoWriter:
     """Writes rendered posts under ``<source_dir>/_posts``."""
 
+    suffix = ".md"
+
     def __init__(self, source_dir: Path, options: RenderOptions, *, fsync: bool = False) -> None:
         self.source_dir = source_dir
         self.options = options
         self.fsync = fsync
+
+    @property
+    def posts_dir(self) -> Path:
+        return self.source_dir / "_posts"
+
+    def path(self, qupost_id: str) -> Path:
+        return post_path(self.source_dir, qupost_id)
 
     def write(self, post: Article) -> bool:
         """Bring the post file in line with the article; True when the file changed.
@@ -301,7 +310,7 @@ class HexoWriter:
         An article deleted at the source under ``on_deleted=remove`` has its
         file removed instead.
         """
-        path = post_path(self.source_dir, post.qupost_id)
+        path = self.path(post.qupost_id)
         if post.deleted and self.options.on_deleted == "remove":
             return remove_file(path)
         text = render_post(post, self.options)

@@ -116,6 +116,8 @@ class HugoWriter:
     configuration file.
     """
 
+    suffix = ".html"
+
     def __init__(self, site_dir: Path, options: RenderOptions, *, fsync: bool = False) -> None:
         self.site_dir = site_dir
         self.options = options
@@ -125,6 +127,9 @@ class HugoWriter:
     def posts_dir(self) -> Path:
         return self.site_dir / CONTENT_DIR / SECTION
 
+    def path(self, qupost_id: str) -> Path:
+        return hugo_post_path(self.site_dir, qupost_id)
+
     def write(self, post: Article) -> bool:
         """Bring the content file in line with the article; True when the file changed.
 
@@ -132,7 +137,7 @@ class HugoWriter:
         as a draft (``unpublish``) or its file removed (``remove``), as the
         Hexo writer does.
         """
-        path = hugo_post_path(self.site_dir, post.qupost_id)
+        path = self.path(post.qupost_id)
         if post.deleted and self.options.on_deleted == "remove":
             return remove_file(path)
         text = render_hugo_post(post, self.options)

@@ -178,10 +178,15 @@ def test_export_articles_writes_content_and_static_images(tmp_path: Path) -> Non
 
 def test_generators() -> None:
     target = Path("/blog")
-    _, posts, images = site_writer("hexo", target, OPTIONS)
-    assert (posts, images) == (target / "_posts", target / "images" / "qupost")
-    _, posts, images = site_writer("hugo", target, OPTIONS)
-    assert (posts, images) == (target / "content" / "posts", target / "static/images/qupost")
+    hexo, images = site_writer("hexo", target, OPTIONS)
+    assert (hexo.posts_dir, images) == (target / "_posts", target / "images" / "qupost")
+    assert (
+        hexo.path("1") == hexo.posts_dir / f"qupost-1{hexo.suffix}" == target / "_posts/qupost-1.md"
+    )
+    hugo, images = site_writer("hugo", target, OPTIONS)
+    assert (hugo.posts_dir, images) == (target / "content/posts", target / "static/images/qupost")
+    assert hugo.path("1") == hugo.posts_dir / f"qupost-1{hugo.suffix}"
+    assert hugo.path("1") == target / "content/posts/qupost-1.html"
     with pytest.raises(ValueError, match="unknown site generator"):
         site_writer("jekyll", target, OPTIONS)
 
