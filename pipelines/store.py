@@ -23,7 +23,7 @@ from crawler.failures import article_failed
 from crawler.items import ListingItem
 from storage.article import Article
 from storage.export import newest_posts, prune_posts
-from storage.hexo import HexoWriter, post_path, remove_stale_temp_files
+from storage.hexo import HexoWriter, remove_stale_temp_files
 from storage.repository import RepoTx, StorageError
 
 logger = logging.getLogger(__name__)
@@ -59,7 +59,7 @@ class StoragePipeline:
             return
         try:
             kept = set(newest_posts(self.catalog.repo, self.keep_posts))
-            removed = prune_posts(self.catalog.repo, self.writer.source_dir, kept)
+            removed = prune_posts(self.catalog.repo, self.writer, kept)
         except (StorageError, OSError) as exc:
             logger.error("QUPOST_KEEP_POSTS: the tree was not trimmed: %s", exc)
             return
@@ -151,7 +151,7 @@ class StoragePipeline:
             return False
         if article.published_at >= self.oldest_kept:
             return False
-        return not post_path(self.writer.source_dir, article.qupost_id).exists()
+        return not self.writer.path(article.qupost_id).exists()
 
     def _removes(self, article: Article) -> bool:
         return article.deleted and self.writer.options.on_deleted == "remove"

@@ -1,18 +1,19 @@
-"""Render the catalog, or a window of it, into a Hexo ``source/`` folder.
+"""Render the catalog, or a window of it, into a Hexo ``source/`` folder or a Hugo site.
 
-The crawl writes posts as it goes; this does the same for every stored post
-(or those inside a :class:`~storage.repository.Window`) at once, through the
-same renderer, so a user can rebuild a blog folder, move it, publish only
-part of the catalog, or re-render it for another theme without crawling
-again.  Only what changed is written: a post file whose bytes are the same
-is left alone, and an image already in place (the same file, or the same
-size and modification time) is not copied again.  Images are hard-linked
-from the store when the target is on the same file system, copied
-otherwise.
+The crawl writes Hexo posts as it goes; this does the same for every stored
+post (or those inside a :class:`~storage.repository.Window`) at once, through
+the same renderer, so a user can rebuild a blog folder, move it, publish only
+part of the catalog, re-render it for another theme without crawling again,
+or render it for Hugo (``generator="hugo"``) from the same article records.
+Only what changed is written: a post file whose bytes are the same is left
+alone, and an image already in place (the same file, or the same size and
+modification time) is not copied again.  Images are hard-linked from the
+store when the target is on the same file system, copied otherwise.
 
 Posts of the catalog that fall outside the window leave the tree (files
-named ``qupost-<id>.md`` of stored articles only: nothing else in the folder
-is touched), and so do the image copies only they used.
+named ``qupost-<id>`` plus the generator's suffix, of stored articles only:
+nothing else in the folder is touched), and so do the image copies only
+they used.
 """
 
 from __future__ import annotations
@@ -24,9 +25,11 @@ import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 from storage.article import Article
-from storage.hexo import HexoWriter, RenderOptions, post_path, remove_file, remove_stale_temp_files
+from storage.hexo import HexoWriter, RenderOptions, remove_file, remove_stale_temp_files
+from storage.hugo import STATIC_DIR, HugoWriter
 from storage.repository import Repository, Window
 
 logger = logging.getLogger(__name__)
@@ -139,6 +142,38 @@ def _copy(source: Path, destination: Path) -> str:
     return "copied"
 
 
+GENERATORS = ("hexo", "hugo")
+
+
+class PostWriter(Protocol):
+    """What the export needs of a site generator's writer (``HexoWriter``, ``HugoWriter``)."""
+
+    suffix: str
+    """The extension of its post files: ``qupost-<id><suffix>`` in ``posts_dir``."""
+
+    @property
+    def posts_dir(self) -> Path: ...
+
+    def path(self, qupost_id: str) -> Path: ...
+
+    def write(self, post: Article) -> bool: ...
+
+
+def site_writer(
+    generator: str, target: Path, options: RenderOptions, *, fsync: bool = False
+) -> tuple[PostWriter, Path]:
+    """The writer for ``generator`` and the folder its images go to in ``target``.
+
+    ``target`` is a Hexo ``source/`` folder, or the root of a Hugo site (whose
+    ``static/`` folder serves the images).
+    """
+    if generator == "hexo":
+        return HexoWriter(target, options, fsync=fsync), image_folder(target, options)
+    if generator == "hugo":
+        return HugoWriter(target, options, fsync=fsync), image_folder(target / STATIC_DIR, options)
+    raise ValueError(f"unknown site generator {generator!r}; choose {' or '.join(GENERATORS)}")
+
+
 def export_tree(
     repo: Repository,
     target: Path,
@@ -147,13 +182,13 @@ def export_tree(
     *,
     window: Window | None = None,
     fsync: bool = False,
+    generator: str = "hexo",
 ) -> ExportResult:
     """Write the posts inside ``window`` (and place their local images) into ``target``."""
     window = window or Window()
     result = ExportResult()
-    writer = HexoWriter(target, options, fsync=fsync)
-    remove_stale_temp_files(target / "_posts")
-    destination = image_folder(target, options)
+    writer, destination = site_writer(generator, target, options, fsync=fsync)
+    remove_stale_temp_files(writer.posts_dir)
     copy = images_dir is not None and images_dir.resolve() != destination
     ids = selected_ids(repo, window, options)
     used_images: set[str] = set()
@@ -185,23 +220,24 @@ def export_tree(
             elif how == "copied":
                 result.images_copied += 1
     keep = set(ids)
-    result.posts_outside = prune_posts(repo, target, keep)
+    result.posts_outside = prune_posts(repo, writer, keep)
     if copy and not window.everything:
         result.images_pruned = prune_images(repo, destination, used_images)
     return result
 
 
-def prune_posts(repo: Repository, source_dir: Path, keep: set[str]) -> int:
+def prune_posts(repo: Repository, writer: PostWriter, keep: set[str]) -> int:
     """Remove the post files of stored articles not in ``keep``; return how many went."""
-    folder = source_dir / "_posts"
+    folder = writer.posts_dir
     if not folder.is_dir():
         return 0
-    present = {p.name[len("qupost-") : -len(".md")] for p in folder.glob("qupost-*.md")}
+    prefix, suffix = "qupost-", writer.suffix
+    present = {p.name[len(prefix) : -len(suffix)] for p in folder.glob(f"{prefix}*{suffix}")}
     if not present - keep:
         return 0
     with repo.reading() as tx:
         stored = tx.stored_ids(sorted(present - keep))
-    return sum(remove_file(post_path(source_dir, qupost_id)) for qupost_id in stored)
+    return sum(remove_file(writer.path(qupost_id)) for qupost_id in stored)
 
 
 def prune_images(repo: Repository, folder: Path, used: set[str]) -> int:

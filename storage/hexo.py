@@ -23,7 +23,7 @@ from zoneinfo import ZoneInfo
 import yaml
 
 from storage.article import Article, ImageRecord
-from storage.summary import describe, fold
+from storage.summary import stored_summary
 from storage.themes import DEFAULT_THEME, PRESETS
 
 try:
@@ -200,8 +200,7 @@ def front_matter(post: Article, cover: str | None, options: RenderOptions) -> di
     matter["updated"] = format_date(post.updated_at or post.published_at, options)
     if thumbnail is not None:
         matter["thumbnail"] = thumbnail
-    # Posts stored before summaries existed get theirs from the body.
-    summary = fold(post.description) or describe("", post.body_html)
+    summary = stored_summary(post.description, post.body_html)
     if summary:
         matter["description"] = summary
         # Hexo takes a front-matter excerpt as it is (HTML) for index pages.
@@ -222,11 +221,13 @@ def _has_astral(value: Any) -> bool:
         return _ASTRAL.search(value) is not None
     if isinstance(value, list):
         return any(_has_astral(v) for v in value)
+    if isinstance(value, dict):
+        return any(_has_astral(v) for v in value.values())
     return False
 
 
 def dump_yaml(data: dict[str, Any]) -> str:
-    astral = any(_has_astral(v) for v in data.values())
+    astral = _has_astral(data)
     text: str = yaml.dump(
         data,
         Dumper=_SafeDumper if astral else _FastDumper,
@@ -244,10 +245,15 @@ def render_post(post: Article, options: RenderOptions) -> str:
     return f"---\n{dump_yaml(matter)}---\n<div>\n{body}\n</div>\n"
 
 
-def post_path(source_dir: Path, qupost_id: str) -> Path:
+def post_name(qupost_id: str) -> str:
+    """The file name of a post without its extension; refuses ids that are not digits."""
     if not _SAFE_ID.fullmatch(qupost_id):
         raise ValueError(f"refusing unsafe post id {qupost_id!r}")
-    return source_dir / "_posts" / f"qupost-{qupost_id}.md"
+    return f"qupost-{qupost_id}"
+
+
+def post_path(source_dir: Path, qupost_id: str) -> Path:
+    return source_dir / "_posts" / f"{post_name(qupost_id)}.md"
 
 
 def write_if_changed(path: Path, data: bytes, *, fsync: bool = False) -> bool:
@@ -300,10 +306,19 @@ def remove_stale_temp_files(folder: Path) -> int:
 class HexoWriter:
     """Writes rendered posts under ``<source_dir>/_posts``."""
 
+    suffix = ".md"
+
     def __init__(self, source_dir: Path, options: RenderOptions, *, fsync: bool = False) -> None:
         self.source_dir = source_dir
         self.options = options
         self.fsync = fsync
+
+    @property
+    def posts_dir(self) -> Path:
+        return self.source_dir / "_posts"
+
+    def path(self, qupost_id: str) -> Path:
+        return post_path(self.source_dir, qupost_id)
 
     def write(self, post: Article) -> bool:
         """Bring the post file in line with the article; True when the file changed.
@@ -311,7 +326,7 @@ class HexoWriter:
         An article deleted at the source under ``on_deleted=remove`` has its
         file removed instead.
         """
-        path = post_path(self.source_dir, post.qupost_id)
+        path = self.path(post.qupost_id)
         if post.deleted and self.options.on_deleted == "remove":
             return remove_file(path)
         text = render_post(post, self.options)

@@ -25,6 +25,12 @@ def fold(text: str) -> str:
     return " ".join(text.split()).replace("<", "\uff1c").replace(">", "\uff1e")
 
 
+def stored_summary(description: str, body_html: str) -> str:
+    """The summary a renderer shows: the stored one, else (rows stored before summaries
+    existed) one derived from the stored body."""
+    return fold(description) or describe("", body_html)
+
+
 def describe(introduction: str, body_html: str, limit: int = SUMMARY_LENGTH) -> str:
     """A post's summary: the list's introduction as text, else the start of the body."""
     return summarise(introduction, limit) or summarise(body_html, limit)

@@ -308,3 +308,30 @@ def test_catalog_check_and_repair_respect_the_rolling_limit(
     repaired = repair_catalog(url, blog, options, tag_ids, keep_posts=3)
     assert repaired.posts_rendered == 1
     assert in_tree(blog) == IDS[5:]
+
+
+def test_hugo_export_takes_the_same_window_and_changes_nothing_twice(
+    catalog: tuple[Repository, Path], tmp_path: Path
+) -> None:
+    repo, store = catalog
+    site = tmp_path / "site"
+    options = RenderOptions(tag_names=CHANNELS)
+    first = export_tree(repo, site, options, store, generator="hugo")
+    posts = site / "content" / "posts"
+    assert sorted(p.name for p in posts.iterdir()) == [f"qupost-{i}.html" for i in IDS]
+    assert (first.posts_written, first.images_linked) == (len(IDS), len(IDS))
+    static = site / "static" / "images" / "qupost"
+    assert (static / image_path(IDS[0])).read_bytes() == (store / image_path(IDS[0])).read_bytes()
+
+    before = {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in site.rglob("*") if p.is_file()}
+    again = export_tree(repo, site, options, store, generator="hugo")
+    assert (again.posts_written, again.images_linked, again.images_copied) == (0, 0, 0)
+    assert {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in site.rglob("*") if p.is_file()} == (
+        before
+    )
+
+    window = parse_window(SHANGHAI, channels="热点", max_posts="2")
+    narrowed = export_tree(repo, site, options, store, window=window, generator="hugo")
+    assert sorted(p.name for p in posts.iterdir()) == [f"qupost-{IDS[i]}.html" for i in (4, 6)]
+    assert narrowed.posts_outside == len(IDS) - 2
+    assert sorted(p.name for p in static.rglob("*.jpeg")) == [f"{IDS[i]}.jpeg" for i in (4, 6)]

@@ -6,6 +6,7 @@ Window options (``--since``, ``--until``, ``--channels``, ``--max-posts``)
 choose which posts the tree holds; the catalog keeps everything.  It says
 which catalog and which images folder it reads; a catalog that does not
 exist or holds no posts is one error line, not an empty export.
+``--target hugo`` renders it into a Hugo site instead (``DIR`` is the site's root).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from crawler.cli import QupostCommand
 from crawler.commands import fail, missing_catalog
 from crawler.config import ConfigError, QupostConfig, parse_window
-from storage.export import export_tree
+from storage.export import GENERATORS, export_tree
 from storage.repository import Repository, StorageError, catalog_name, sqlite_file
 from storage.themes import PRESETS
 
@@ -46,12 +47,17 @@ class Command(QupostCommand):
         return "--to DIR [options]"
 
     def short_desc(self) -> str:
-        return "Render every post in the catalog into a Hexo source/ folder"
+        return "Render every post in the catalog into a Hexo source/ folder or a Hugo site"
 
     def add_options(self, parser: argparse.ArgumentParser) -> None:
         super().add_options(parser)
         group = parser.add_argument_group("qupost export")
-        group.add_argument("--to", required=True, help="Hexo source/ folder to write into")
+        group.add_argument(
+            "--to", required=True, help="Hexo source/ folder (or Hugo site root) to write into"
+        )
+        group.add_argument(
+            "--target", default="hexo", help="site generator: hexo (the default) or hugo"
+        )
         group.add_argument("--date-format", help="rfc1123, iso or a strftime pattern")
         group.add_argument("--timezone", help="zone for iso and strftime dates")
         group.add_argument("--image-mode", help="local, proxy or origin")
@@ -69,6 +75,11 @@ class Command(QupostCommand):
 
     def run(self, args: list[str], opts: argparse.Namespace) -> None:
         assert self.settings is not None
+        if opts.target not in GENERATORS:
+            self.exitcode = fail(
+                f"--target: expected one of {', '.join(GENERATORS)}, got {opts.target!r}"
+            )
+            return
         for option, setting in OVERRIDES.items():
             value = getattr(opts, option, None)
             if value is not None:
@@ -106,6 +117,7 @@ class Command(QupostCommand):
                 images_dir,
                 window=window,
                 fsync=config.fsync,
+                generator=opts.target,
             )
         except (StorageError, OSError, ValueError) as exc:
             self.exitcode = fail(f"export failed: {exc}")
