@@ -54,9 +54,13 @@ from storage.article import Article, ImageRecord, ImageRef  # noqa: E402
 from storage.export import export_tree  # noqa: E402
 from storage.hexo import RenderOptions  # noqa: E402
 from storage.repository import Repository  # noqa: E402
+from tests.hexo_pinned import (  # noqa: E402
+    PACKAGE_DIR,
+    HexoInstallFailed,
+    HexoMissing,
+    pinned_node_modules,
+)
 
-HEXO_PACKAGE = ROOT / "tests" / "hexo"
-HEXO_CACHE = ROOT / ".cache" / "hexo"
 HUGO_SITE = ROOT / "docs" / "hugo"
 FIRST_ID = 1638600000
 CHANNEL_IDS = (1, 6, 7, 10)
@@ -157,33 +161,11 @@ def make_article(
 
 
 def hexo_modules() -> Path:
-    """The pinned node_modules in ``.cache/hexo/<hash>/``, as tests/test_hexo.py installs it."""
-    npm = shutil.which("npm")
-    if npm is None or shutil.which("node") is None:
-        raise SystemExit("sitegen: npm and node are needed for Hexo (or pass --no-hexo)")
-    digest = hashlib.sha256()
-    for name in ("package.json", "package-lock.json"):
-        digest.update((HEXO_PACKAGE / name).read_bytes())
-    target = HEXO_CACHE / digest.hexdigest()[:16]
-    if not (target / "node_modules" / ".bin" / "hexo").exists():
-        print(f"sitegen: installing Hexo into {target} (npm ci)", flush=True)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        staging = target.with_name(f"{target.name}.tmp-{os.getpid()}")
-        shutil.rmtree(staging, ignore_errors=True)
-        staging.mkdir()
-        for name in ("package.json", "package-lock.json"):
-            shutil.copy2(HEXO_PACKAGE / name, staging / name)
-        subprocess.run(
-            [npm, "ci", "--ignore-scripts", "--no-audit", "--no-fund", "--loglevel=error"],
-            cwd=staging,
-            check=True,
-            timeout=900,
-        )
-        try:
-            staging.rename(target)
-        except OSError:  # another process installed it first
-            shutil.rmtree(staging, ignore_errors=True)
-    return target / "node_modules"
+    """The pinned node_modules the tests use (tests/hexo_pinned.py)."""
+    try:
+        return pinned_node_modules()
+    except (HexoMissing, HexoInstallFailed) as exc:
+        raise SystemExit(f"sitegen: {exc} (or pass --no-hexo)") from None
 
 
 def hexo_site(folder: Path, modules: Path) -> Path:
@@ -195,7 +177,7 @@ def hexo_site(folder: Path, modules: Path) -> Path:
         "permalink: :year/:month/:day/:title/\n",
         "utf-8",
     )
-    shutil.copy2(HEXO_PACKAGE / "package.json", folder / "package.json")
+    shutil.copy2(PACKAGE_DIR / "package.json", folder / "package.json")
     (folder / "node_modules").symlink_to(modules, target_is_directory=True)
     return folder / "source"
 

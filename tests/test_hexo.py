@@ -33,7 +33,6 @@ Landscape reads neither, so it checks the body, titles, dates and taxonomy.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import re
 import shutil
@@ -53,13 +52,11 @@ import yaml
 from fakesite.seed import SEED_ID, add_seed_article
 from fakesite.server import FakeServer
 from fakesite.site import FakeArticle, FakeSite, build_site
-from tests.conftest import ROOT, CrawlResult, run_crawl, skip_or_fail
+from tests.conftest import CrawlResult, run_crawl, skip_or_fail
+from tests.hexo_pinned import PACKAGE_DIR, HexoInstallFailed, HexoMissing, pinned_node_modules
 
 pytestmark = pytest.mark.hexo
 
-PACKAGE_DIR = Path(__file__).resolve().parent / "hexo"
-CACHE_ROOT = ROOT / ".cache" / "hexo"
-MIN_NODE = (20, 19)
 SITE_TITLE = "qupost test blog"
 SITE_TZ = ZoneInfo("Asia/Shanghai")  # the Hexo ``timezone`` of configuration (B)
 MACHINE_TZS = ("UTC", "America/New_York", "Asia/Shanghai")
@@ -90,55 +87,15 @@ HOSTILE_BODY_HTML = (
 # --- installing Hexo ---------------------------------------------------------------------
 
 
-def _node_version(node: str) -> tuple[int, ...]:
-    out = subprocess.run([node, "--version"], capture_output=True, text=True, timeout=30)
-    match = re.match(r"v(\d+)\.(\d+)", out.stdout.strip())
-    return tuple(int(part) for part in match.groups()) if match else (0, 0)
-
-
-def _install(npm: str, target: Path) -> None:
-    """``npm ci`` into a temporary sibling folder, then rename it into place (atomic)."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    staging = target.with_name(f"{target.name}.tmp-{os.getpid()}")
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir()
-    for name in ("package.json", "package-lock.json"):
-        shutil.copy2(PACKAGE_DIR / name, staging / name)
-    started = time.monotonic()
-    proc = subprocess.run(
-        [npm, "ci", "--ignore-scripts", "--no-audit", "--no-fund", "--loglevel=error"],
-        cwd=staging,
-        capture_output=True,
-        text=True,
-        timeout=900,
-    )
-    if proc.returncode != 0:
-        shutil.rmtree(staging, ignore_errors=True)
-        pytest.fail(f"npm ci failed in {staging} (exit {proc.returncode}):\n{proc.stderr[-3000:]}")
-    print(f"\n[hexo] npm ci took {time.monotonic() - started:.1f}s -> {target}")
-    try:
-        staging.rename(target)
-    except OSError:  # another process installed it first
-        shutil.rmtree(staging, ignore_errors=True)
-
-
 def install_hexo() -> Path:
-    """The pinned ``node_modules``, installed once per lockfile and reused afterwards."""
-    npm, node = shutil.which("npm"), shutil.which("node")
-    if npm is None or node is None:
-        skip_or_fail("npm and node are not on PATH: the real-Hexo tests need Node.js and npm")
-    assert npm is not None and node is not None
-    version = _node_version(node)
-    if version < MIN_NODE:
-        skip_or_fail(f"Node.js {version} is too old for Hexo 8 (needs >= 20.19)")
-    digest = hashlib.sha256()
-    for name in ("package.json", "package-lock.json"):
-        digest.update((PACKAGE_DIR / name).read_bytes())
-    target = CACHE_ROOT / digest.hexdigest()[:16]
-    if not (target / "node_modules" / ".bin" / "hexo").exists():
-        shutil.rmtree(target, ignore_errors=True)
-        _install(npm, target)
-    return target / "node_modules"
+    """The pinned ``node_modules`` (see tests/hexo_pinned.py); a skip without Node.js and npm."""
+    try:
+        return pinned_node_modules()
+    except HexoMissing as exc:
+        skip_or_fail(str(exc))
+    except HexoInstallFailed as exc:
+        pytest.fail(str(exc))
+    raise AssertionError("unreachable")
 
 
 @pytest.fixture(scope="module")
