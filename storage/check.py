@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from sqlalchemy import select, update
+from sqlalchemy import inspect, select, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -209,15 +209,29 @@ def post_files(source_dir: Path) -> dict[str, Path]:
     return found
 
 
-def _rows(repo: Repository) -> dict[str, bool]:
-    """Every stored id, with whether the source deleted it."""
+def _rows(repo: Repository) -> dict[str, tuple[bool, bool]]:
+    """Every stored id, with whether its post has a file under ``options``' policies."""
     with repo.reading() as tx:
-        rows = tx.conn.execute(select(POSTS.c.qupost_id, POSTS.c.deleted_at))
-        return {str(r.qupost_id): r.deleted_at is not None for r in rows}
+        # A check runs on catalogs of any revision: older ones record no duplicates.
+        columns = [POSTS.c.qupost_id, POSTS.c.deleted_at]
+        if "duplicate_of" in {c["name"] for c in inspect(tx.conn).get_columns("posts")}:
+            columns.append(POSTS.c.duplicate_of)
+        rows = tx.conn.execute(select(*columns))
+        return {
+            str(r.qupost_id): (
+                r.deleted_at is not None,
+                getattr(r, "duplicate_of", None) is not None,
+            )
+            for r in rows
+        }
 
 
-def _expects_file(deleted: bool, options: RenderOptions) -> bool:
-    return not (deleted and options.on_deleted == "remove")
+def _expects_file(row: tuple[bool, bool], options: RenderOptions) -> bool:
+    """Whether a post (deleted at the source?, a duplicate?) has a file: see ``hexo.omitted``."""
+    deleted, duplicate = row
+    return not (
+        (deleted and options.on_deleted == "remove") or (duplicate and options.duplicates == "skip")
+    )
 
 
 def check_catalog(
@@ -235,11 +249,7 @@ def check_catalog(
         rows = _rows(repo)
         report.rows = len(rows)
         report.rows_without_post = sorted(
-            (
-                i
-                for i, deleted in rows.items()
-                if _expects_file(deleted, options) and i not in files
-            ),
+            (i for i, row in rows.items() if _expects_file(row, options) and i not in files),
             key=_id_order,
         )
         report.posts_without_row = sorted((i for i in files if i not in rows), key=_id_order)
@@ -338,6 +348,7 @@ def parse_post_file(
     if published is None:
         published = datetime.fromtimestamp(path.stat().st_mtime, UTC)
     updated = parse_date(matter["updated"], options.timezone) if "updated" in matter else None
+    duplicate_of = matter.get("duplicate_of")
     return Article(
         qupost_id=qupost_id,
         original_url=str(matter.get("original_url") or ""),
@@ -349,8 +360,10 @@ def parse_post_file(
         date_source="crawl",
         body_html=body,
         updated_at=updated,
-        # Only a deleted article is written with published: false.
-        deleted_at=now if matter.get("published") is False else None,
+        # A post is written with published: false when deleted at the source, or as a
+        # marked duplicate; a duplicate also deleted comes back as not deleted.
+        deleted_at=now if matter.get("published") is False and duplicate_of is None else None,
+        duplicate_of=str(duplicate_of) if duplicate_of is not None else None,
     )
 
 
@@ -422,8 +435,8 @@ def repair_catalog(
         _rebuild_rows(repo, orphans, tag_ids, options, now, report)
         missing = [
             i
-            for i, deleted in _rows(repo).items()
-            if _expects_file(deleted, options) and not post_path(source_dir, i).exists()
+            for i, row in _rows(repo).items()
+            if _expects_file(row, options) and not post_path(source_dir, i).exists()
         ]
         if missing:
             remove_stale_temp_files(source_dir / "_posts")
