@@ -63,12 +63,23 @@ class StoragePipeline:
             with self.catalog.repo.transaction() as tx:
                 tx.record_images(fresh, self.catalog.run_id, article.crawled_at)
                 outcome = tx.upsert_article(article)
+                duplicate = outcome == "new" and article.duplicate_of is not None
                 # A new post is rendered from what was just inserted: two reads instead of four.
                 view = tx.stored_view(article) if outcome == "new" else None
                 written = self._write(tx, article.qupost_id, view)
         except (StorageError, OSError) as exc:
             self._not_saved(article, exc)
+        finally:
+            article.sketch = None  # the text's hashes are the record's largest part; done with
         self._inc(f"{keys.PREFIX}articles/{outcome}")
+        if duplicate:
+            self._inc(keys.ARTICLES_DUPLICATE)
+            logger.info(
+                "article %s tells the story of post %s (QUPOST_DUPLICATES=%s)",
+                article.qupost_id,
+                article.duplicate_of,
+                self.writer.options.duplicates,
+            )
         if written:
             self._inc(keys.POSTS_WRITTEN)
 

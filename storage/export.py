@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from storage.article import Article
-from storage.hexo import HexoWriter, RenderOptions, remove_stale_temp_files
+from storage.hexo import HexoWriter, RenderOptions, omitted, remove_stale_temp_files
 from storage.repository import Repository
 
 logger = logging.getLogger(__name__)
@@ -28,6 +28,8 @@ class ExportResult:
     images: int = 0
     images_copied: int = 0
     images_missing: int = 0
+    duplicates: int = 0
+    """Posts of stories another post told first (written, marked or left out per the policy)."""
 
 
 def _articles(repo: Repository, batch: int = 200) -> Iterator[Article]:
@@ -84,7 +86,8 @@ def export_tree(
     copy = images_dir is not None and images_dir.resolve() != destination
     for record in _articles(repo):
         result.posts += 1
-        removing = record.deleted and options.on_deleted == "remove"
+        result.duplicates += record.duplicate_of is not None
+        removing = omitted(record, options)
         if writer.write(record):
             if removing:
                 result.posts_removed += 1

@@ -27,6 +27,7 @@ OVERRIDES = {
     "image_url_base": "QUPOST_IMAGE_URL_BASE",
     "cover_keys": "QUPOST_COVER_KEYS",
     "categories": "QUPOST_CATEGORIES",
+    "duplicates": "QUPOST_DUPLICATES",
 }
 
 
@@ -52,6 +53,7 @@ class Command(ScrapyCommand):
         group.add_argument("--image-url-base", help="URL the blog serves images from")
         group.add_argument("--cover-keys", help='comma list, e.g. "cover,top_img" (Butterfly)')
         group.add_argument("--categories", help='comma list, e.g. "新媒体,趣头条,分类"')
+        group.add_argument("--duplicates", help="keep, mark or skip posts of re-posted stories")
 
     def run(self, args: list[str], opts: argparse.Namespace) -> None:
         assert self.settings is not None
@@ -87,5 +89,10 @@ class Command(ScrapyCommand):
             f"{result.images} images ({result.images_copied} copied, "
             f"{result.images_missing} missing) into {opts.to}"
         )
+        if result.duplicates:
+            print(
+                f"qupost export: {result.duplicates} posts tell a story another post told first "
+                f"(QUPOST_DUPLICATES={config.render.duplicates})"
+            )
         if result.images_missing:
             self.exitcode = 1
