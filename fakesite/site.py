@@ -116,6 +116,8 @@ class FakeSite:
         # shapes (no id, path-like ids, duplicates) that no FakeArticle makes.
         self.extra_rows: dict[int, list[object]] = {}
         self.ads_per_page = 1
+        # Re-posts of a story under another id (fakesite.stories): re-post id → story id.
+        self.duplicate_of: dict[str, str] = {}
         self.base_url = "http://127.0.0.1"
         self.log: list[tuple[str, int]] = []
         self.counts: Counter[str] = Counter()
