@@ -35,14 +35,27 @@ SQLite every write transaction holds the database's write lock.
 
 from __future__ import annotations
 
+import functools
 import struct
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import xxhash
-from sqlalchemy import Connection, Table, bindparam, delete, func, select, text, update
+from sqlalchemy import (
+    BigInteger,
+    ColumnElement,
+    Connection,
+    Table,
+    any_,
+    bindparam,
+    delete,
+    func,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 
 from storage.fingerprint import (
@@ -146,6 +159,42 @@ def _insert(dialect: str, table: Table) -> Any:
     return (sqlite.insert if dialect == "sqlite" else postgresql.insert)(table)
 
 
+def _one_of_keys(column: Any, dialect: str) -> ColumnElement[bool]:
+    """``column`` is one of the ``keys`` parameter's values.
+
+    On PostgreSQL one array parameter keeps the statement's text the same
+    whatever the number of keys, so it is prepared once per connection.
+    """
+    if dialect == "postgresql":
+        keys = bindparam("keys", type_=postgresql.ARRAY(BigInteger()))
+        return column == any_(keys)  # type: ignore[no-any-return]
+    return column.in_(bindparam("keys", expanding=True))  # type: ignore[no-any-return]
+
+
+@functools.cache
+def _queries(dialect: str) -> dict[str, Any]:
+    """The lookup's statements for a dialect, built once."""
+    hits = func.count().label("hits")
+    columns = (POSTS.c.id, POSTS.c.qupost_id, POSTS.c.author, POSTS.c.content_hash)
+    return {
+        "learned": select(SHARED_LINES.c.key).where(
+            _one_of_keys(SHARED_LINES.c.key, dialect),
+            SHARED_LINES.c.posts >= bindparam("least"),
+        ),
+        "candidates": select(*columns, POSTS.c.fingerprint, hits)
+        .select_from(POST_BANDS.join(POSTS, POSTS.c.id == POST_BANDS.c.post_id))
+        .where(
+            _one_of_keys(POST_BANDS.c.key, dialect),
+            POSTS.c.deleted_at.is_(None),
+            POSTS.c.qupost_id != bindparam("exclude"),
+        )
+        .group_by(*columns, POSTS.c.fingerprint)
+        .order_by(hits.desc(), POSTS.c.id)
+        .limit(CANDIDATES),
+        "body": select(POSTS.c.body_html).where(POSTS.c.qupost_id == bindparam("qupost_id")),
+    }
+
+
 class DuplicateIndex:
     """The near-duplicate verbs, bound to one open write transaction."""
 
@@ -165,9 +214,7 @@ class DuplicateIndex:
             return frozenset()
         keys = {line_key(author, d): d for d in digests}
         found = self.conn.scalars(
-            select(SHARED_LINES.c.key).where(
-                SHARED_LINES.c.key.in_(list(keys)), SHARED_LINES.c.posts >= SHARED_POSTS
-            )
+            _queries(self.dialect)["learned"], {"keys": list(keys), "least": SHARED_POSTS}
         )
         return frozenset(keys[k] for k in found)
 
@@ -189,19 +236,8 @@ class DuplicateIndex:
         """The canonical post, not deleted at the source, that tells ``story``; None if none."""
         if story.signature is None:
             return None
-        hits = func.count().label("hits")
-        columns = (POSTS.c.id, POSTS.c.qupost_id, POSTS.c.author, POSTS.c.content_hash)
         rows = self.conn.execute(
-            select(*columns, POSTS.c.fingerprint, hits)
-            .select_from(POST_BANDS.join(POSTS, POSTS.c.id == POST_BANDS.c.post_id))
-            .where(
-                POST_BANDS.c.key.in_(story.keys),
-                POSTS.c.deleted_at.is_(None),
-                POSTS.c.qupost_id != exclude,
-            )
-            .group_by(*columns, POSTS.c.fingerprint)
-            .order_by(hits.desc(), POSTS.c.id)
-            .limit(CANDIDATES)
+            _queries(self.dialect)["candidates"], {"keys": story.keys, "exclude": exclude}
         ).all()
         best: Match | None = None
         for row in rows:
@@ -225,7 +261,7 @@ class DuplicateIndex:
         cached = _CACHE.get(key)
         if cached is not None:
             return cached
-        body = self.conn.scalar(select(POSTS.c.body_html).where(POSTS.c.qupost_id == qupost_id))
+        body = self.conn.scalar(_queries(self.dialect)["body"], {"qupost_id": qupost_id})
         if body is None:
             return None
         made = sketch(body)
@@ -259,18 +295,3 @@ class DuplicateIndex:
 
     def mark(self, post_id: int, canonical: str) -> None:
         self.conn.execute(update(POSTS).where(POSTS.c.id == post_id).values(duplicate_of=canonical))
-
-
-def duplicates_of(conn: Connection, ids: Iterable[str]) -> dict[str, str]:
-    """``{id: canonical id}`` for the ids among ``ids`` recorded as duplicates."""
-    wanted = list(dict.fromkeys(ids))
-    if not wanted:
-        return {}
-    rows = conn.execute(
-        select(POSTS.c.qupost_id, POSTS.c.duplicate_of).where(
-            POSTS.c.qupost_id.in_(bindparam("ids", expanding=True)),
-            POSTS.c.duplicate_of.is_not(None),
-        ),
-        {"ids": wanted},
-    )
-    return {r.qupost_id: r.duplicate_of for r in rows}

@@ -6,10 +6,10 @@ rather than tell it are left out: credits (bylines such as "封面新闻见习�
 曹钰", "责任编辑：…" lines), news-agency datelines and stock footers
 (disclaimers, "点个关注", hotlines), recognised by :func:`is_boilerplate`.
 Footers no pattern knows are learned from the catalog instead (see
-``storage.duplicates``).  Each remaining line is folded (NFKC, lower case,
-letters and digits only, so punctuation and whitespace edits vanish) and cut
-into overlapping :data:`SHINGLE`-character shingles, hashed with xxHash.  No
-word segmenter is needed for Chinese.
+``storage.duplicates``).  Each remaining line is folded (full-width forms to
+ASCII, lower case, letters and digits only, so punctuation, width and
+whitespace edits vanish) and cut into overlapping :data:`SHINGLE`-character
+shingles, hashed with xxHash (XXH3).  No word segmenter is needed for Chinese.
 
 Two texts are the same story when the Jaccard similarity of their shingle
 sets is at least ``storage.duplicates.SIMILARITY``.  To find such texts
@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import re
 import struct
-import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
@@ -49,6 +48,10 @@ MIN_SHINGLES = 20
 """Texts with fewer shingles (about 24 characters) get no fingerprint: too short to tell."""
 _EMPTY = 1 << 64
 _VALUE_MASK = 0xFFFF
+# Full-width letters and digits (Ｆ, １): folded to ASCII, as NFKC would, at a fraction of
+# its cost on CJK text. Full-width punctuation is dropped by the fold anyway, and the
+# boilerplate patterns accept both widths.
+_WIDE_ALNUM = re.compile("[\uff10-\uff19\uff21-\uff3a\uff41-\uff5a]")
 
 _BLOCKS = frozenset(
     ("p", "div", "h1", "h2", "h3", "h4", "h5", "h6", "li", "blockquote", "figcaption", "caption",
@@ -120,9 +123,21 @@ def text_lines(body_html: str) -> list[str]:
     return [line.strip() for line in root.text_content().split("\n") if line.strip()]
 
 
+def _ascii(match: re.Match[str]) -> str:
+    return chr(ord(match.group()) - 0xFEE0)
+
+
+def narrow(line: str) -> str:
+    """A line with full-width letters and digits as ASCII, lower case, ends trimmed."""
+    if _WIDE_ALNUM.search(line):
+        line = _WIDE_ALNUM.sub(_ascii, line)
+    return line.strip().lower()
+
+
 def fold(line: str) -> str:
-    """A line as compared: NFKC, lower case, letters and digits only."""
-    return "".join(filter(str.isalnum, unicodedata.normalize("NFKC", line).lower()))
+    """A line as compared: full-width letters and digits as ASCII, lower case, letters and
+    digits only."""
+    return "".join(filter(str.isalnum, narrow(line)))
 
 
 def is_boilerplate(line: str) -> bool:
@@ -134,7 +149,7 @@ def is_boilerplate(line: str) -> bool:
     line that happens to match (a caption naming a photographer) is lost to
     the comparison on both sides alike, which costs little.
     """
-    text = unicodedata.normalize("NFKC", line).strip().lower()
+    text = narrow(line)
     if not text or _END_MARK.match(text):
         return True
     if len(text) <= 40 and not _CLAUSE_MARK.search(text) and _CREDIT_WORDS.search(text):
@@ -144,23 +159,23 @@ def is_boilerplate(line: str) -> bool:
 
 def strip_dateline(line: str) -> str:
     """A first line without its agency dateline ("新华社北京12月4日电（记者王五）")."""
-    text = unicodedata.normalize("NFKC", line).strip()
+    text = narrow(line)
     cut = _DATELINE.match(text) or _REPORTER_TAG.match(text)
     return text[cut.end() :] if cut else text
 
 
-def _hash64(data: bytes) -> int:
-    return xxhash.xxh64_intdigest(data)
+_hash64 = xxhash.xxh3_64_intdigest
 
 
 def shingles(folded: str) -> frozenset[int]:
     """The hashes of a folded line's character shingles (the line itself when shorter)."""
-    if not folded:
-        return frozenset()
-    if len(folded) <= SHINGLE:
-        return frozenset((_hash64(folded.encode()),))
+    # Four bytes a character: a shingle is a slice of bytes, hashed without a new str.
+    data = folded.encode("utf-32-le")
+    width = 4 * SHINGLE
+    if len(data) <= width:
+        return frozenset((_hash64(data),)) if data else frozenset()
     return frozenset(
-        _hash64(folded[i : i + SHINGLE].encode()) for i in range(len(folded) - SHINGLE + 1)
+        map(_hash64, [data[i : i + width] for i in range(0, len(data) - width + 4, 4)])
     )
 
 
@@ -174,7 +189,7 @@ def sketch(body_html: str) -> Sketch:
         folded = fold(strip_dateline(raw) if not lines and n < 3 else raw)
         if not folded:
             continue
-        digest = _hash64(folded.encode())
+        digest = _hash64(folded.encode("utf-32-le"))
         if digest in seen:
             continue
         seen.add(digest)

@@ -19,11 +19,14 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
+from scrapy.settings import Settings
 
+from crawler.config import ConfigError, QupostConfig
 from fakesite.stories import EDITS, SOURCES, TOPICS, Story, StoryWriter, repost
 from pipelines.clean import normalise
 from storage import duplicates
 from storage.article import Article, ArticleSource
+from storage.check import check_catalog, parse_post_file, repair_catalog
 from storage.duplicates import DuplicateIndex, Match
 from storage.fingerprint import (
     BANDS,
@@ -34,7 +37,9 @@ from storage.fingerprint import (
     strip_dateline,
     text_lines,
 )
+from storage.hexo import HexoWriter, RenderError, RenderOptions, front_matter, render_post
 from storage.repository import Repository
+from tests.conftest import split_post
 
 BASE = datetime(2021, 12, 4, 5, 0, tzinfo=UTC)
 KINDS = [*EDITS, "re-aggregated"]
@@ -426,3 +431,84 @@ def test_two_copies_stored_at_once_end_with_one_canonical_post_on_postgresql(
         assert race(repo, 20) == [1] * 20
     finally:
         repo.close()
+
+
+# --- the policy: settings, front matter, files, the catalog check ---------------------------
+
+
+def test_the_policy_is_read_once_keep_by_default() -> None:
+    assert QupostConfig.from_settings(Settings()).render.duplicates == "keep"
+    marked = QupostConfig.from_settings(Settings({"QUPOST_DUPLICATES": " Mark "}))
+    assert marked.render.duplicates == "mark"
+    with pytest.raises(ConfigError, match="QUPOST_DUPLICATES: expected one of keep, mark, skip"):
+        QupostConfig.from_settings(Settings({"QUPOST_DUPLICATES": "hide"}))
+    with pytest.raises(RenderError, match="QUPOST_DUPLICATES"):
+        RenderOptions(duplicates="hide")
+
+
+def duplicate_post(**values: object) -> Article:
+    post = article("1002", "<p>正文</p>")
+    post.duplicate_of = "1001"
+    for name, value in values.items():
+        setattr(post, name, value)
+    return post
+
+
+def test_a_marked_duplicate_says_what_it_duplicates_and_is_not_published() -> None:
+    marked = front_matter(duplicate_post(), None, RenderOptions(duplicates="mark"))
+    assert marked["published"] is False and marked["duplicate_of"] == "1001"
+    keys = list(marked)
+    assert keys.index("comments") < keys.index("published") < keys.index("date")
+    # Written as text, like qupost_id, however many digits it has.
+    text = render_post(duplicate_post(), RenderOptions(duplicates="mark"))
+    assert "duplicate_of: '1001'" in text and split_post(text)[0]["duplicate_of"] == "1001"
+    for policy in ("keep", "skip"):
+        matter = front_matter(duplicate_post(), None, RenderOptions(duplicates=policy))
+        assert "duplicate_of" not in matter and "published" not in matter
+    # A canonical post is rendered the same under every policy.
+    canonical = duplicate_post(duplicate_of=None)
+    assert (
+        len({render_post(canonical, RenderOptions(duplicates=p)) for p in ("keep", "mark", "skip")})
+        == 1
+    )
+
+
+def test_skip_removes_a_duplicate_post_file(tmp_path: Path) -> None:
+    keep = HexoWriter(tmp_path, RenderOptions(duplicates="keep"))
+    skip = HexoWriter(tmp_path, RenderOptions(duplicates="skip"))
+    path = tmp_path / "_posts" / "qupost-1002.md"
+    assert keep.write(duplicate_post()) and path.exists()
+    assert skip.write(duplicate_post()) and not path.exists()
+    assert not skip.write(duplicate_post())
+
+
+def test_the_catalog_check_expects_no_file_for_a_skipped_duplicate(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'c.db'}"
+    story, _, _ = a_story(5)
+    repo = Repository.open(url)
+    with repo.transaction() as tx:
+        tx.upsert_article(story_article("1001", story))
+        tx.upsert_article(story_article("1002", story))
+    repo.close()
+    source = tmp_path / "source"
+    for policy in ("keep", "mark", "skip"):
+        options = RenderOptions(duplicates=policy)
+        repair_catalog(url, source, options, {})
+        files = sorted(p.name for p in (source / "_posts").glob("*.md"))
+        report = check_catalog(url, source, None, options)
+        assert report.rows_without_post == [] and report.posts_without_row == []
+        expected = ["qupost-1001.md"] + ([] if policy == "skip" else ["qupost-1002.md"])
+        assert files == expected, policy
+        for name in files:
+            (source / "_posts" / name).unlink()
+
+
+def test_a_marked_post_file_reads_back_as_a_duplicate_not_as_deleted(tmp_path: Path) -> None:
+    options = RenderOptions(duplicates="mark")
+    post = duplicate_post(published_at=BASE)
+    path = tmp_path / "_posts" / "qupost-1002.md"
+    path.parent.mkdir()
+    path.write_text(render_post(post, options), "utf-8")
+    back = parse_post_file(path, {}, options, BASE)
+    assert back.duplicate_of == "1001" and back.deleted_at is None
+    assert render_post(back, options) == path.read_text("utf-8")
