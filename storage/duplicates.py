@@ -173,8 +173,9 @@ def _one_of_keys(column: Any, dialect: str) -> ColumnElement[bool]:
 
 @functools.cache
 def _queries(dialect: str) -> dict[str, Any]:
-    """The lookup's statements for a dialect, built once."""
+    """The index's statements for a dialect, built once: building costs more than running."""
     hits = func.count().label("hits")
+    shared = _insert(dialect, SHARED_LINES)
     columns = (POSTS.c.id, POSTS.c.qupost_id, POSTS.c.author, POSTS.c.content_hash)
     return {
         "learned": select(SHARED_LINES.c.key).where(
@@ -192,6 +193,17 @@ def _queries(dialect: str) -> dict[str, Any]:
         .order_by(hits.desc(), POSTS.c.id)
         .limit(CANDIDATES),
         "body": select(POSTS.c.body_html).where(POSTS.c.qupost_id == bindparam("qupost_id")),
+        "count lines": shared.on_conflict_do_update(
+            index_elements=["key"], set_={"posts": SHARED_LINES.c.posts + 1}
+        ),
+        "add bands": _insert(dialect, POST_BANDS).on_conflict_do_nothing(),
+        "drop bands": delete(POST_BANDS).where(
+            POST_BANDS.c.key.in_(bindparam("old", expanding=True)),
+            POST_BANDS.c.post_id == bindparam("post"),
+        ),
+        "mark": update(POSTS)
+        .where(POSTS.c.id == bindparam("post"))
+        .values(duplicate_of=bindparam("canonical")),
     }
 
 
@@ -270,28 +282,28 @@ class DuplicateIndex:
 
     def add(self, post_id: int, story: Story, author: str) -> None:
         """Index a canonical post's bands and count its edge lines under its source."""
-        self.index(post_id, story)
+        self.index(post_id, story, replacing="")
         lines = story.sketch.lines
         edges = {line.digest for line in (*lines[:EDGE_LINES], *lines[-EDGE_LINES:])}
         keys = sorted({line_key(author, d) for d in edges})
         if keys:
-            statement = _insert(self.dialect, SHARED_LINES)
             self.conn.execute(
-                statement.on_conflict_do_update(
-                    index_elements=["key"], set_={"posts": SHARED_LINES.c.posts + 1}
-                ),
-                [{"key": k, "posts": 1} for k in keys],
+                _queries(self.dialect)["count lines"], [{"key": k, "posts": 1} for k in keys]
             )
 
-    def index(self, post_id: int, story: Story) -> None:
-        """Put a post's band keys in the index, replacing any it had."""
-        self.conn.execute(delete(POST_BANDS).where(POST_BANDS.c.post_id == post_id))
+    def index(self, post_id: int, story: Story, *, replacing: str) -> None:
+        """Put a post's band keys in the index, in place of those of its stored fingerprint.
+
+        ``replacing`` is the fingerprint the post's bands were made from ("" for none): the
+        old rows are found by their keys, through the primary key.
+        """
+        queries = _queries(self.dialect)
+        old = decode(replacing)
+        if old is not None:
+            self.conn.execute(queries["drop bands"], {"old": band_keys(old), "post": post_id})
         keys = sorted(set(story.keys))
         if keys:
-            self.conn.execute(
-                _insert(self.dialect, POST_BANDS).on_conflict_do_nothing(),
-                [{"key": k, "post_id": post_id} for k in keys],
-            )
+            self.conn.execute(queries["add bands"], [{"key": k, "post_id": post_id} for k in keys])
 
     def mark(self, post_id: int, canonical: str) -> None:
-        self.conn.execute(update(POSTS).where(POSTS.c.id == post_id).values(duplicate_of=canonical))
+        self.conn.execute(_queries(self.dialect)["mark"], {"post": post_id, "canonical": canonical})

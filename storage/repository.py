@@ -168,7 +168,7 @@ class RepoTx:
         )
         if current.duplicate_of is None:
             index.lock(story)
-            index.index(current.id, story)
+            index.index(current.id, story, replacing=current.fingerprint)
         self._replace_images(article)
         return "updated"
 

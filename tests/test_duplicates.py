@@ -30,6 +30,7 @@ from storage.check import check_catalog, parse_post_file, repair_catalog
 from storage.duplicates import DuplicateIndex, Match
 from storage.fingerprint import (
     BANDS,
+    band_keys,
     decode,
     fold,
     is_boilerplate,
@@ -333,6 +334,11 @@ def test_storing_the_same_article_again_keeps_its_decision(sqlite_repo: Reposito
         canonical = story_article("1001", changed)
         assert tx.upsert_article(canonical) == "updated"
         assert canonical.duplicate_of is None
+    with sqlite_repo.reading() as tx:
+        rows = tx.conn.exec_driver_sql("SELECT key, post_id FROM post_bands").all()
+    # The canonical post's bands are those of its new text, and only those.
+    new_keys = band_keys(decode(canonical.fingerprint) or ())
+    assert sorted(rows) == sorted((k, 1) for k in set(new_keys)) and len(new_keys) == BANDS
 
 
 def test_a_deleted_canonical_post_is_not_matched(sqlite_repo: Repository) -> None:
