@@ -11,8 +11,9 @@ its post is kept, marked or left out, when it is rendered.
 **The lookup** reads the ``post_bands`` rows of the new text's 32 band keys
 through their primary-key index, so it touches only posts that share a band,
 whatever the number stored.  The :data:`CANDIDATES` posts sharing most bands
-are checked: first their stored signatures (a cheap estimate), then their
-texts exactly.  Two texts are the same story when the Jaccard similarity of
+are checked: first their stored signatures (a cheap estimate, which settles
+it when they agree on at least :data:`ESTIMATE_SURE` of their bins), then
+their texts exactly.  Two texts are the same story when the Jaccard similarity of
 their shingle sets is at least :data:`SIMILARITY`, or when at least
 :data:`CONTAINMENT` of the smaller text's shingles (at least
 :data:`CONTAINMENT_MIN_SHINGLES` of them: about a sentence) are in the larger
@@ -80,6 +81,9 @@ CANDIDATES = 8
 """At most this many posts, those sharing most bands, are checked per lookup."""
 ESTIMATE_FLOOR = 0.2
 """Posts whose signature agrees on fewer bins than this share are not compared exactly."""
+ESTIMATE_SURE = 0.8
+"""Posts whose signature agrees on this share of bins or more are the same story without an
+exact comparison: for texts of similarity 0.5, 77 of 96 bins agree with probability 1e-9."""
 EDGE_LINES = 3
 SHARED_POSTS = 3
 
@@ -108,9 +112,9 @@ class Match:
 
     qupost_id: str
     similarity: float
-    """Jaccard similarity of the two shingle sets, boilerplate left out."""
+    """Jaccard similarity of the two shingle sets, boilerplate left out (or its estimate)."""
     containment: float
-    """Share of the smaller set's shingles found in the larger one."""
+    """Share of the smaller set's shingles found in the larger one (or the estimate)."""
 
 
 def same_story(ours: set[int], theirs: set[int]) -> tuple[bool, float, float]:
@@ -254,7 +258,12 @@ class DuplicateIndex:
         best: Match | None = None
         for row in rows:
             theirs = decode(row.fingerprint)
-            if theirs is None or estimate(story.signature, theirs) < ESTIMATE_FLOOR:
+            agree = estimate(story.signature, theirs) if theirs is not None else 0.0
+            if agree < ESTIMATE_FLOOR:
+                continue
+            if agree >= ESTIMATE_SURE:
+                if best is None or agree > best.similarity:
+                    best = Match(row.qupost_id, agree, agree)
                 continue
             other = self._stored_sketch(row.qupost_id, row.content_hash)
             if other is None:
