@@ -48,6 +48,7 @@ MIN_SHINGLES = 20
 """Texts with fewer shingles (about 24 characters) get no fingerprint: too short to tell."""
 _EMPTY = 1 << 64
 _VALUE_MASK = 0xFFFF
+_UNPACK_BINS = struct.Struct(f">{BINS}H").unpack
 # Full-width letters and digits (Ｆ, １): folded to ASCII, as NFKC would, at a fraction of
 # its cost on CJK text. Full-width punctuation is dropped by the fold anyway, and the
 # boilerplate patterns accept both widths.
@@ -260,6 +261,6 @@ def decode(text: str | None) -> tuple[int, ...] | None:
     if not text or len(text) != BINS * 4:
         return None
     try:
-        return tuple(int(text[i : i + 4], 16) for i in range(0, len(text), 4))
+        return _UNPACK_BINS(bytes.fromhex(text))
     except ValueError:
         return None
