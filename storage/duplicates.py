@@ -9,7 +9,8 @@ and indexes nothing; the ``QUPOST_DUPLICATES`` policy then decides whether
 its post is kept, marked or left out, when it is rendered.
 
 **The lookup** reads the ``post_bands`` rows of the new text's 32 band keys
-through their primary-key index, so it touches only posts that share a band,
+through their primary-key index, at most :data:`PER_BAND` of them a key, so
+it touches only posts that share a band, and a bounded number of them,
 whatever the number stored.  The :data:`CANDIDATES` posts sharing most bands
 are checked: first their stored signatures (a cheap estimate, which settles
 it when they agree on at least :data:`ESTIMATE_SURE` of their bins), then
@@ -55,11 +56,13 @@ from sqlalchemy import (
     func,
     select,
     text,
+    union_all,
     update,
 )
 from sqlalchemy.dialects import postgresql, sqlite
 
 from storage.fingerprint import (
+    BANDS,
     Sketch,
     band_keys,
     decode,
@@ -79,6 +82,10 @@ CONTAINMENT = 0.9
 CONTAINMENT_MIN_SHINGLES = 50
 CANDIDATES = 8
 """At most this many posts, those sharing most bands, are checked per lookup."""
+PER_BAND = 64
+"""At most this many posts, the latest, are read per band key.  A key many posts share (a
+stock phrase winning the same bins everywhere) then costs a bounded read, whatever the
+catalog's size; a re-post still meets its story in its other bands."""
 ESTIMATE_FLOOR = 0.2
 """Posts whose signature agrees on fewer bins than this share are not compared exactly."""
 ESTIMATE_SURE = 0.8
@@ -181,12 +188,21 @@ def _queries(dialect: str) -> dict[str, Any]:
     shared = _insert(dialect, SHARED_LINES)
     # The posts sharing most bands, ranked on the index alone: random collisions of
     # unrelated texts cost an index entry each, not a read of their (wide) posts rows.
+    per_band = [
+        select(POST_BANDS.c.post_id)
+        .where(POST_BANDS.c.key == bindparam(f"k{band}"))
+        .order_by(POST_BANDS.c.post_id.desc())
+        .limit(PER_BAND)
+        .subquery()
+        .select()
+        for band in range(BANDS)
+    ]
+    matched = union_all(*per_band).subquery()
     hits = func.count().label("hits")
     top = (
-        select(POST_BANDS.c.post_id, hits)
-        .where(_one_of_keys(POST_BANDS.c.key, dialect))
-        .group_by(POST_BANDS.c.post_id)
-        .order_by(hits.desc(), POST_BANDS.c.post_id)
+        select(matched.c.post_id, hits)
+        .group_by(matched.c.post_id)
+        .order_by(hits.desc(), matched.c.post_id)
         .limit(2 * CANDIDATES)
         .subquery()
     )
@@ -258,8 +274,9 @@ class DuplicateIndex:
         """The canonical post, not deleted at the source, that tells ``story``; None if none."""
         if story.signature is None:
             return None
+        keys = {f"k{band}": key for band, key in enumerate(story.keys)}
         rows = self.conn.execute(
-            _queries(self.dialect)["candidates"], {"keys": story.keys, "exclude": exclude}
+            _queries(self.dialect)["candidates"], {**keys, "exclude": exclude}
         ).all()
         best: Match | None = None
         for row in rows:

@@ -352,6 +352,33 @@ def test_a_deleted_canonical_post_is_not_matched(sqlite_repo: Repository) -> Non
     assert second.duplicate_of is None
 
 
+def test_a_band_key_many_posts_share_is_read_only_in_part(
+    sqlite_repo: Repository, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A hot key returns its latest posts only; a re-post meets its story in its other bands."""
+    story, writer, rng = a_story(6)
+    with sqlite_repo.transaction() as tx:
+        first = story_article("1001", story)
+        tx.upsert_article(first)
+        for n in range(2, 40):
+            other, _, _ = a_story(1000 + n)
+            tx.upsert_article(story_article(str(1000 + n), other))
+        hot = band_keys(decode(first.fingerprint) or ())[0]
+        tx.conn.exec_driver_sql(
+            f"INSERT INTO post_bands (key, post_id) SELECT {hot}, id FROM posts WHERE id > 1"
+        )
+    monkeypatch.setattr(duplicates, "PER_BAND", 2)
+    duplicates._queries.cache_clear()
+    try:
+        copy = story_article("2001", repost(rng, story, "paragraph reworded", writer, TOPICS[6]))
+        with sqlite_repo.reading() as tx:
+            index = DuplicateIndex(tx.conn)
+            found = index.find(index.story(copy.sketch, "", copy.author), exclude="2001")
+    finally:
+        duplicates._queries.cache_clear()
+    assert found is not None and found.qupost_id == "1001"
+
+
 def test_boilerplate_a_source_repeats_is_learned(sqlite_repo: Repository) -> None:
     """Short different stories framed by one long footer no pattern knows."""
     footer = (
