@@ -97,6 +97,8 @@ class Point:
     band_rows: int
     rows_per_lookup: float
     """Band rows a new story's keys match, on average: posts sharing a band by chance."""
+    rows_read: float
+    """Of those, the rows a lookup reads (at most ``PER_BAND`` a key), on average."""
 
 
 @dataclass
@@ -240,20 +242,22 @@ def analyse_tables(repo: Repository) -> None:
         tx.conn.exec_driver_sql("ANALYZE")
 
 
-def rows_matched(repo: Repository, queries: list[tuple[str, str, Any]]) -> float:
-    """How many index rows the new stories' band keys match, on average (not timed)."""
-    counts = []
+def rows_matched(repo: Repository, queries: list[tuple[str, str, Any]]) -> tuple[float, float]:
+    """How many index rows the new stories' band keys match, and how many a lookup reads
+    (at most ``PER_BAND`` a key), on average; not timed."""
+    matched, read = [], []
     with repo.reading() as tx:
         index = DuplicateIndex(tx.conn)
         for _, author, made in queries:
             keys = index.story(made, "", author).keys
-            counts.append(
-                tx.conn.scalar(
-                    select(func.count()).where(POST_BANDS.c.key.in_(keys)).select_from(POST_BANDS)
-                )
-                or 0
-            )
-    return statistics.fmean(counts)
+            per_key = tx.conn.execute(
+                select(POST_BANDS.c.key, func.count())
+                .where(POST_BANDS.c.key.in_(keys))
+                .group_by(POST_BANDS.c.key)
+            ).all()
+            matched.append(sum(n for _, n in per_key))
+            read.append(sum(min(n, duplicates.PER_BAND) for _, n in per_key))
+    return statistics.fmean(matched), statistics.fmean(read)
 
 
 def band_rows(repo: Repository) -> int:
@@ -310,6 +314,7 @@ def run(args: argparse.Namespace) -> Report:
                 duplicates._CACHE.items.clear()
                 re_times, re_found = lookup(repo, re_posts)
                 scan = full_scan(repo, new_queries[: args.scans])
+                matched, read = rows_matched(repo, new_queries)
                 point = Point(
                     backend=backend,
                     stored=size,
@@ -320,7 +325,8 @@ def run(args: argparse.Namespace) -> Report:
                     new_stories_matched=new_found,
                     queries=len(new_queries),
                     band_rows=band_rows(repo),
-                    rows_per_lookup=rows_matched(repo, new_queries),
+                    rows_per_lookup=matched,
+                    rows_read=read,
                 )
                 report.points.append(point)
                 print(line(point), flush=True)
@@ -425,7 +431,8 @@ def line(p: Point) -> str:
         f"re-post {p.re_post.median_ms:6.3f} ms (mean {p.re_post.mean_ms:.3f}, "
         f"p95 {p.re_post.p95_ms:.3f}); full scan {p.full_scan.median_ms:9.1f} ms; "
         f"found {p.re_posts_found}/{p.queries} re-posts, {p.new_stories_matched} false matches; "
-        f"{p.band_rows:,} band rows, {p.rows_per_lookup:.1f} matched per new story"
+        f"{p.band_rows:,} band rows, {p.rows_per_lookup:.1f} matched and {p.rows_read:.1f} read "
+        f"per new story"
     )
 
 

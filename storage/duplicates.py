@@ -56,6 +56,7 @@ from sqlalchemy import (
     func,
     select,
     text,
+    true,
     union_all,
     update,
 )
@@ -182,12 +183,23 @@ def _one_of_keys(column: Any, dialect: str) -> ColumnElement[bool]:
     return column.in_(bindparam("keys", expanding=True))  # type: ignore[no-any-return]
 
 
-@functools.cache
-def _queries(dialect: str) -> dict[str, Any]:
-    """The index's statements for a dialect, built once: building costs more than running."""
-    shared = _insert(dialect, SHARED_LINES)
-    # The posts sharing most bands, ranked on the index alone: random collisions of
-    # unrelated texts cost an index entry each, not a read of their (wide) posts rows.
+def _band_matches(dialect: str) -> Any:
+    """The posts under each of the ``keys`` (one row a key and post), the latest PER_BAND a key.
+
+    PostgreSQL joins the keys, one array parameter, to a LATERAL read of each; SQLite,
+    which has no LATERAL, reads each of the ``k0``…``k31`` parameters' keys in its own branch.
+    """
+    if dialect == "postgresql":
+        keys = bindparam("keys", type_=postgresql.ARRAY(BigInteger()))
+        each = func.unnest(keys).table_valued("key").render_derived(name="k")
+        latest = (
+            select(POST_BANDS.c.post_id)
+            .where(POST_BANDS.c.key == each.c.key)
+            .order_by(POST_BANDS.c.post_id.desc())
+            .limit(PER_BAND)
+            .lateral("b")
+        )
+        return select(latest.c.post_id).select_from(each.join(latest, true())).subquery()
     per_band = [
         select(POST_BANDS.c.post_id)
         .where(POST_BANDS.c.key == bindparam(f"k{band}"))
@@ -197,7 +209,16 @@ def _queries(dialect: str) -> dict[str, Any]:
         .select()
         for band in range(BANDS)
     ]
-    matched = union_all(*per_band).subquery()
+    return union_all(*per_band).subquery()
+
+
+@functools.cache
+def _queries(dialect: str) -> dict[str, Any]:
+    """The index's statements for a dialect, built once: building costs more than running."""
+    shared = _insert(dialect, SHARED_LINES)
+    # The posts sharing most bands, ranked on the index alone: random collisions of
+    # unrelated texts cost an index entry each, not a read of their (wide) posts rows.
+    matched = _band_matches(dialect)
     hits = func.count().label("hits")
     top = (
         select(matched.c.post_id, hits)
@@ -274,7 +295,10 @@ class DuplicateIndex:
         """The canonical post, not deleted at the source, that tells ``story``; None if none."""
         if story.signature is None:
             return None
-        keys = {f"k{band}": key for band, key in enumerate(story.keys)}
+        if self.dialect == "postgresql":
+            keys: dict[str, Any] = {"keys": story.keys}
+        else:
+            keys = {f"k{band}": key for band, key in enumerate(story.keys)}
         rows = self.conn.execute(
             _queries(self.dialect)["candidates"], {**keys, "exclude": exclude}
         ).all()
