@@ -49,14 +49,22 @@ def exit_status(stats: dict[str, Any], listing: bool, site_changed: bool = False
 
 
 def summary_line(
-    run_id: int | None, counts: dict[str, int], status: int, reason: str, seconds: float
+    run_id: int | None,
+    counts: dict[str, int],
+    status: int,
+    reason: str,
+    seconds: float,
+    duplicates: str = "keep",
 ) -> str:
+    """The run's one line; near-duplicates (a part of the new) are named when there are any."""
+    found = counts.get("articles_duplicate", 0)
+    among_new = f"{found} of the new are near-duplicates ({duplicates}); " if found else ""
     return (
         f"qupost run {run_id if run_id is not None else '-'} {reason} in {seconds:.1f}s: "
         f"{counts['articles_new']} new, {counts['articles_updated']} updated, "
         f"{counts['articles_unchanged']} unchanged, {counts['articles_deleted']} deleted, "
         f"{counts['articles_failed']} failed, {counts['articles_skipped']} skipped "
-        f"(of {counts['articles_listed']} listed); "
+        f"(of {counts['articles_listed']} listed); {among_new}"
         f"images {counts['images_downloaded']} downloaded, {counts['images_failed']} failed; "
         f"exit status {status}"
     )
@@ -156,7 +164,12 @@ class CrawlCatalog:
         )
         self.crawler.stats.set_value(keys.EXIT_STATUS, self.exit_status)
         self.summary = summary_line(
-            self.run_id, counts, self.exit_status, reason, (finished - started).total_seconds()
+            self.run_id,
+            counts,
+            self.exit_status,
+            reason,
+            (finished - started).total_seconds(),
+            self.config.render.duplicates,
         )
         log_always(
             summary_logger, logging.ERROR if self.exit_status else logging.INFO, self.summary

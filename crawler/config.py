@@ -36,7 +36,13 @@ from crawler.channels import CHANNELS, parse_channels
 from crawler.profiles import PROFILES
 from crawler.safety import DEFAULT_PORTS, Endpoint, parse_endpoint
 from crawler.urls import article_id_from_url, is_http_url
-from storage.hexo import IMAGE_MODES, ON_DELETED_POLICIES, RenderError, RenderOptions
+from storage.hexo import (
+    DUPLICATE_POLICIES,
+    IMAGE_MODES,
+    ON_DELETED_POLICIES,
+    RenderError,
+    RenderOptions,
+)
 from storage.repository import SUPPORTED_BACKENDS, Window
 from storage.themes import ThemePreset, preset
 
@@ -382,7 +388,9 @@ def _cover_keys(settings: BaseSettings, theme: ThemePreset) -> tuple[str, ...]:
     return parse_list("QUPOST_COVER_KEYS", explicit)
 
 
-def _render(settings: BaseSettings, zone: tzinfo, on_deleted: str) -> RenderOptions:
+def _render(
+    settings: BaseSettings, zone: tzinfo, on_deleted: str, duplicates: str
+) -> RenderOptions:
     date_format = _text(settings, "QUPOST_DATE_FORMAT")
     _check_date_format("QUPOST_DATE_FORMAT", date_format)
     image_mode = _choice(settings, "QUPOST_IMAGE_MODE", IMAGE_MODES)
@@ -400,6 +408,7 @@ def _render(settings: BaseSettings, zone: tzinfo, on_deleted: str) -> RenderOpti
             abbrlink=parse_flag("QUPOST_ABBRLINK", _raw(settings, "QUPOST_ABBRLINK")),
             tag_names=MappingProxyType(CHANNELS),
             on_deleted=on_deleted,
+            duplicates=duplicates,
         )
     except RenderError as exc:
         raise ConfigError(str(exc)) from None
@@ -515,6 +524,7 @@ class QupostConfig:
         store = _raw(settings, "IMAGES_STORE")
         zone = _timezone(settings)
         on_deleted = _choice(settings, "QUPOST_ON_DELETED", ON_DELETED_POLICIES)
+        duplicates = _choice(settings, "QUPOST_DUPLICATES", DUPLICATE_POLICIES)
         return cls(
             list_api=list_api,
             allowed_domains=_allowed_domains(settings, list_host),
@@ -524,7 +534,7 @@ class QupostConfig:
             images_store=str(store) if store else str(source_dir / "images" / "qupost"),
             write_posts=parse_flag("QUPOST_WRITE_POSTS", _raw(settings, "QUPOST_WRITE_POSTS")),
             keep_posts=parse_int("QUPOST_KEEP_POSTS", _raw(settings, "QUPOST_KEEP_POSTS"), 0),
-            render=_render(settings, zone, on_deleted),
+            render=_render(settings, zone, on_deleted, duplicates),
             fsync=parse_flag("QUPOST_FSYNC", _raw(settings, "QUPOST_FSYNC")),
             image_max_pixels=parse_int(
                 "QUPOST_IMAGE_MAX_PIXELS", _raw(settings, "QUPOST_IMAGE_MAX_PIXELS"), minimum=0

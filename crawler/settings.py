@@ -46,6 +46,10 @@ QUPOST_COVER_KEYS = None
 QUPOST_ABBRLINK = False
 # Deleted at the source: keep the post, unpublish it (Hexo hides it) or remove it, images kept.
 QUPOST_ON_DELETED = "unpublish"
+# A new article that tells a story a stored post told first (a re-post under
+# another id): keep its post, mark it (duplicate_of, published: false) or skip
+# it (no post). The catalog records what it duplicates under every policy.
+QUPOST_DUPLICATES = "keep"
 
 # --- images -----------------------------------------------------------------
 # Refuse images whose header declares more pixels than this (0 = no cap).
@@ -150,6 +154,7 @@ ITEM_PIPELINES = {
     "pipelines.clean.CleanPipeline": 100,
     "pipelines.dates.DatePipeline": 200,
     "pipelines.images.StoreAsIsPipeline": 300,
+    "pipelines.fingerprint.FingerprintPipeline": 350,
     "pipelines.store.StoragePipeline": 400,
 }
 

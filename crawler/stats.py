@@ -2,6 +2,7 @@
 
 Every listed article ends in exactly one outcome, so the counts of one run
 add up: ``listed == new + updated + unchanged + deleted + failed + skipped``.
+Near-duplicates are counted apart, as a part of the new.
 """
 
 from __future__ import annotations
@@ -36,6 +37,9 @@ ARTICLES_FAILED = "qupost/articles/failed/"  # + the reason
 # Listed again in the same run (another channel lists it too): counted by
 # crawler.dupefilter when the duplicate filter drops the second request.
 ARTICLES_SKIPPED = "qupost/articles/skipped"
+# Not an outcome of its own: new articles that tell a story a stored post told
+# first (storage.duplicates). They are among the new, whatever QUPOST_DUPLICATES says.
+ARTICLES_DUPLICATE = "qupost/articles/duplicate"
 
 # Article pages read to the end (page, then detail JSON or JSONP when needed;
 # deleted pages, videos and failed downloads are not counted), and those that
@@ -87,6 +91,7 @@ def article_counts(stats: Mapping[str, Any]) -> dict[str, int]:
         "articles_deleted": _get(stats, ARTICLES_DELETED),
         "articles_failed": article_failures(stats),
         "articles_skipped": _get(stats, ARTICLES_SKIPPED),
+        "articles_duplicate": _get(stats, ARTICLES_DUPLICATE),
         "images_downloaded": _get(stats, IMAGES_DOWNLOADED),
         "images_failed": _get(stats, IMAGES_FAILED),
     }

@@ -122,6 +122,8 @@ class FakeSite:
         self.ads_per_page = 1
         # "current", or "changed": list rows name their id and URL differently.
         self.list_layout = "current"
+        # Re-posts of a story under another id (fakesite.stories): re-post id → story id.
+        self.duplicate_of: dict[str, str] = {}
         self.base_url = "http://127.0.0.1"
         self.log: list[tuple[str, int]] = []
         self.counts: Counter[str] = Counter()

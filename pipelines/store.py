@@ -58,7 +58,7 @@ class StoragePipeline:
         if not self.keep_posts or self.catalog.damaged:
             return
         try:
-            kept = set(newest_posts(self.catalog.repo, self.keep_posts))
+            kept = set(newest_posts(self.catalog.repo, self.keep_posts, self.writer.options))
             removed = prune_posts(self.catalog.repo, self.writer, kept)
         except (StorageError, OSError) as exc:
             logger.error("QUPOST_KEEP_POSTS: the tree was not trimmed: %s", exc)
@@ -72,7 +72,7 @@ class StoragePipeline:
             )
 
     def _oldest_kept(self) -> datetime | None:
-        newest = newest_posts(self.catalog.repo, self.keep_posts)
+        newest = newest_posts(self.catalog.repo, self.keep_posts, self.writer.options)
         if len(newest) < self.keep_posts:
             return None
         with self.catalog.repo.reading() as tx:
@@ -97,12 +97,23 @@ class StoragePipeline:
             with self.catalog.repo.transaction() as tx:
                 tx.record_images(fresh, self.catalog.run_id, article.crawled_at)
                 outcome = tx.upsert_article(article)
+                duplicate = outcome == "new" and article.duplicate_of is not None
                 # A new post is rendered from what was just inserted: two reads instead of four.
                 view = tx.stored_view(article) if outcome == "new" else None
                 written = self._write(tx, article.qupost_id, view)
         except (StorageError, OSError) as exc:
             self._not_saved(article, exc)
+        finally:
+            article.sketch = None  # the text's hashes are the record's largest part; done with
         self._inc(f"{keys.PREFIX}articles/{outcome}")
+        if duplicate:
+            self._inc(keys.ARTICLES_DUPLICATE)
+            logger.info(
+                "article %s tells the story of post %s (QUPOST_DUPLICATES=%s)",
+                article.qupost_id,
+                article.duplicate_of,
+                self.writer.options.duplicates,
+            )
         if written:
             self._inc(keys.POSTS_WRITTEN)
 

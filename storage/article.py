@@ -15,7 +15,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, fields, replace
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from storage.fingerprint import Sketch
 
 # Marks a field of Article that the catalog stores in a ``posts`` column of the same name.
 COLUMN: dict[str, Any] = {"column": True}
@@ -128,6 +131,12 @@ class Article:
     image_refs: tuple[ImageRef, ...] = ()
     """The body's images in order, as the cleaner found them."""
     images: dict[str, ImageRecord] = field(default_factory=dict)
+    fingerprint: str = field(default="", metadata=COLUMN)
+    """The text's MinHash signature, hex (``storage.fingerprint``); "" when too short to tell."""
+    duplicate_of: str | None = field(default=None, metadata=COLUMN)
+    """The id of the post that told this story first, when this one tells it again."""
+    sketch: Sketch | None = None
+    """The text's lines and shingle hashes (``pipelines.fingerprint``); the fingerprint's source."""
     updated_at: datetime | None = None
     """When a refresh last found changed content; None until then."""
     deleted_at: datetime | None = None

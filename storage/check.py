@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from sqlalchemy import select, update
+from sqlalchemy import inspect, select, update
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 
@@ -210,20 +210,34 @@ def post_files(source_dir: Path) -> dict[str, Path]:
     return found
 
 
-def _rows(repo: Repository) -> dict[str, bool]:
-    """Every stored id, with whether the source deleted it."""
+def _rows(repo: Repository) -> dict[str, tuple[bool, bool]]:
+    """Every stored id, with whether its post has a file under ``options``' policies."""
     with repo.reading() as tx:
-        rows = tx.conn.execute(select(POSTS.c.qupost_id, POSTS.c.deleted_at))
-        return {str(r.qupost_id): r.deleted_at is not None for r in rows}
+        # A check runs on catalogs of any revision: older ones record no duplicates.
+        columns = [POSTS.c.qupost_id, POSTS.c.deleted_at]
+        if "duplicate_of" in {c["name"] for c in inspect(tx.conn).get_columns("posts")}:
+            columns.append(POSTS.c.duplicate_of)
+        rows = tx.conn.execute(select(*columns))
+        return {
+            str(r.qupost_id): (
+                r.deleted_at is not None,
+                getattr(r, "duplicate_of", None) is not None,
+            )
+            for r in rows
+        }
 
 
-def _expects_file(deleted: bool, options: RenderOptions) -> bool:
-    return not (deleted and options.on_deleted == "remove")
+def _expects_file(row: tuple[bool, bool], options: RenderOptions) -> bool:
+    """Whether a post (deleted at the source?, a duplicate?) has a file: see ``hexo.omitted``."""
+    deleted, duplicate = row
+    return not (
+        (deleted and options.on_deleted == "remove") or (duplicate and options.duplicates == "skip")
+    )
 
 
-def _in_tree(repo: Repository, keep_posts: int) -> set[str] | None:
+def _in_tree(repo: Repository, keep_posts: int, options: RenderOptions) -> set[str] | None:
     """The ids the tree holds under ``QUPOST_KEEP_POSTS`` (None: every stored id)."""
-    return set(newest_posts(repo, keep_posts)) if keep_posts else None
+    return set(newest_posts(repo, keep_posts, options)) if keep_posts else None
 
 
 def check_catalog(
@@ -248,14 +262,12 @@ def check_catalog(
     try:
         rows = _rows(repo)
         report.rows = len(rows)
-        kept = _in_tree(repo, keep_posts)
+        kept = _in_tree(repo, keep_posts, options)
         report.rows_without_post = sorted(
             (
                 i
-                for i, deleted in rows.items()
-                if _expects_file(deleted, options)
-                and (kept is None or i in kept)
-                and i not in files
+                for i, row in rows.items()
+                if _expects_file(row, options) and (kept is None or i in kept) and i not in files
             ),
             key=_id_order,
         )
@@ -355,6 +367,7 @@ def parse_post_file(
     if published is None:
         published = datetime.fromtimestamp(path.stat().st_mtime, UTC)
     updated = parse_date(matter["updated"], options.timezone) if "updated" in matter else None
+    duplicate_of = matter.get("duplicate_of")
     return Article(
         qupost_id=qupost_id,
         original_url=str(matter.get("original_url") or ""),
@@ -366,8 +379,10 @@ def parse_post_file(
         date_source="crawl",
         body_html=body,
         updated_at=updated,
-        # Only a deleted article is written with published: false.
-        deleted_at=now if matter.get("published") is False else None,
+        # A post is written with published: false when deleted at the source, or as a
+        # marked duplicate; a duplicate also deleted comes back as not deleted.
+        deleted_at=now if matter.get("published") is False and duplicate_of is None else None,
+        duplicate_of=str(duplicate_of) if duplicate_of is not None else None,
     )
 
 
@@ -440,11 +455,11 @@ def repair_catalog(
         rows = _rows(repo)
         orphans = [files[i] for i in sorted(files, key=_id_order) if i not in rows]
         _rebuild_rows(repo, orphans, tag_ids, options, now, report)
-        kept = _in_tree(repo, keep_posts)
+        kept = _in_tree(repo, keep_posts, options)
         missing = [
             i
-            for i, deleted in _rows(repo).items()
-            if _expects_file(deleted, options)
+            for i, row in _rows(repo).items()
+            if _expects_file(row, options)
             and (kept is None or i in kept)
             and not post_path(source_dir, i).exists()
         ]

@@ -28,7 +28,13 @@ from pathlib import Path
 from typing import Protocol
 
 from storage.article import Article
-from storage.hexo import HexoWriter, RenderOptions, remove_file, remove_stale_temp_files
+from storage.hexo import (
+    HexoWriter,
+    RenderOptions,
+    omitted,
+    remove_file,
+    remove_stale_temp_files,
+)
 from storage.hugo import STATIC_DIR, HugoWriter
 from storage.repository import Repository, Window
 
@@ -51,19 +57,24 @@ class ExportResult:
     images_pruned: int = 0
     # The first few missing image files, for one line that names them.
     missing_examples: list[Path] = field(default_factory=list)
+    duplicates: int = 0
+    """Posts of stories another post told first (written, marked or left out per the policy)."""
 
 
 def selected_ids(repo: Repository, window: Window, options: RenderOptions) -> list[str]:
     """The stored ids a tree holds under ``window``, newest first.
 
     Articles deleted at the source are kept (their post follows
-    ``on_deleted``) unless the window counts the newest N: a deleted article
-    is not one of a blog's newest posts, so it then stays out, except under
-    ``on_deleted=keep``, where it is a post like any other.
+    ``on_deleted``), and so are re-posts (``duplicates``), unless the window
+    counts the newest N: a hidden or missing post is not one of a blog's
+    newest posts, so it then stays out, except under ``keep``, where it is a
+    post like any other.
     """
-    deleted = options.on_deleted == "keep" or window.max_posts is None
+    counting = window.max_posts is not None
+    deleted = options.on_deleted == "keep" or not counting
+    duplicates = options.duplicates == "keep" or not counting
     with repo.reading() as tx:
-        return tx.select_post_ids(window, deleted=deleted)
+        return tx.select_post_ids(window, deleted=deleted, duplicates=duplicates)
 
 
 def _articles(repo: Repository, ids: list[str], batch: int = 200) -> Iterator[Article]:
@@ -194,7 +205,8 @@ def export_tree(
     used_images: set[str] = set()
     for record in _articles(repo, ids):
         result.posts += 1
-        removing = record.deleted and options.on_deleted == "remove"
+        result.duplicates += record.duplicate_of is not None
+        removing = omitted(record, options)
         if writer.write(record):
             if removing:
                 result.posts_removed += 1
@@ -251,7 +263,6 @@ def prune_images(repo: Repository, folder: Path, used: set[str]) -> int:
     return removed
 
 
-def newest_posts(repo: Repository, n: int) -> list[str]:
-    """The ids of the newest ``n`` articles not deleted at the source."""
-    with repo.reading() as tx:
-        return tx.select_post_ids(Window(max_posts=n), deleted=False)
+def newest_posts(repo: Repository, n: int, options: RenderOptions) -> list[str]:
+    """The ids of the newest ``n`` posts a tree shows (see :func:`selected_ids`)."""
+    return selected_ids(repo, Window(max_posts=n), options)

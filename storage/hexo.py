@@ -65,6 +65,7 @@ for _dumper_class in (_FastDumper, _SafeDumper):
 
 IMAGE_MODES = ("local", "proxy", "origin")
 ON_DELETED_POLICIES = ("keep", "unpublish", "remove")
+DUPLICATE_POLICIES = ("keep", "mark", "skip")
 _IMG_TAG = re.compile(r"<img\b([^>]*?)/?>")
 _ATTR = re.compile(r'([a-zA-Z_:][-a-zA-Z0-9_:.]*)="([^"]*)"')
 _SAFE_ID = re.compile(r"[0-9]{1,20}")
@@ -82,7 +83,10 @@ class RenderOptions:
     name is written as its number).  ``on_deleted`` says what happens to the
     post of an article deleted at the source: ``keep`` it as it is,
     ``unpublish`` it (``published: false``, which Hexo hides) or ``remove``
-    its file.
+    its file.  ``duplicates`` says what happens to the post of an article
+    that tells a story another post told first (``duplicate_of``): ``keep``
+    it, ``mark`` it (``duplicate_of`` and ``published: false``) or ``skip``
+    it (no file).
     """
 
     date_format: str = "rfc1123"
@@ -97,8 +101,14 @@ class RenderOptions:
     abbrlink: bool = False
     tag_names: Mapping[int, str] = field(default_factory=dict)
     on_deleted: str = "unpublish"
+    duplicates: str = "keep"
 
     def __post_init__(self) -> None:
+        if self.duplicates not in DUPLICATE_POLICIES:
+            raise RenderError(
+                f"QUPOST_DUPLICATES must be one of {', '.join(DUPLICATE_POLICIES)}, "
+                f"not {self.duplicates!r}"
+            )
         if self.on_deleted not in ON_DELETED_POLICIES:
             raise RenderError(
                 f"QUPOST_ON_DELETED must be one of {', '.join(ON_DELETED_POLICIES)}, "
@@ -116,6 +126,23 @@ class RenderOptions:
                 "QUPOST_DATE_FORMAT must be rfc1123, iso or a strftime pattern, "
                 f"not {self.date_format!r}"
             )
+
+
+def omitted(post: Article, options: RenderOptions) -> bool:
+    """Whether the post has no file: deleted under ``remove``, or a duplicate under ``skip``."""
+    return (post.deleted and options.on_deleted == "remove") or (
+        post.duplicate_of is not None and options.duplicates == "skip"
+    )
+
+
+def marked_duplicate(post: Article, options: RenderOptions) -> bool:
+    """A re-post of a story another post told first, under ``duplicates=mark``."""
+    return post.duplicate_of is not None and options.duplicates == "mark"
+
+
+def unpublished(post: Article, options: RenderOptions) -> bool:
+    """Whether the post is written but hidden: deleted under ``unpublish``, or a marked re-post."""
+    return (post.deleted and options.on_deleted == "unpublish") or marked_duplicate(post, options)
 
 
 def format_date(value: datetime, options: RenderOptions) -> str:
@@ -191,8 +218,10 @@ def front_matter(post: Article, cover: str | None, options: RenderOptions) -> di
             matter[key] = value
     matter["author"] = post.author or "趣头条"
     matter["comments"] = False
-    if post.deleted and options.on_deleted == "unpublish":
+    if unpublished(post, options):
         matter["published"] = False
+    if marked_duplicate(post, options):
+        matter["duplicate_of"] = post.duplicate_of
     assert post.published_at is not None
     matter["date"] = format_date(post.published_at, options)
     # Without "updated" Hexo shows the file's modification time, which is
@@ -323,11 +352,11 @@ class HexoWriter:
     def write(self, post: Article) -> bool:
         """Bring the post file in line with the article; True when the file changed.
 
-        An article deleted at the source under ``on_deleted=remove`` has its
-        file removed instead.
+        An article deleted at the source under ``on_deleted=remove``, or a
+        duplicate under ``duplicates=skip``, has its file removed instead.
         """
         path = self.path(post.qupost_id)
-        if post.deleted and self.options.on_deleted == "remove":
+        if omitted(post, self.options):
             return remove_file(path)
         text = render_post(post, self.options)
         return write_if_changed(path, text.encode("utf-8"), fsync=self.fsync)

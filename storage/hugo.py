@@ -29,9 +29,12 @@ from storage.hexo import (
     RenderOptions,
     cover_src,
     dump_yaml,
+    marked_duplicate,
+    omitted,
     post_name,
     remove_file,
     render_body,
+    unpublished,
     write_if_changed,
 )
 from storage.summary import stored_summary
@@ -63,7 +66,7 @@ def hugo_front_matter(post: Article, cover: str | None, options: RenderOptions) 
     if post.updated_at is not None:
         matter["lastmod"] = hugo_date(post.updated_at, options)
     # Hugo builds no page for a draft (unless run with --buildDrafts).
-    matter["draft"] = post.deleted and options.on_deleted == "unpublish"
+    matter["draft"] = unpublished(post, options)
     matter["categories"] = list(options.categories)
     if post.channels:
         matter["tags"] = [options.tag_names.get(c, str(c)) for c in post.channels]
@@ -80,6 +83,8 @@ def hugo_front_matter(post: Article, cover: str | None, options: RenderOptions) 
         "qupost_id": post.qupost_id,
         "author": post.author or "趣头条",
     }
+    if marked_duplicate(post, options):
+        matter["params"]["duplicate_of"] = post.duplicate_of
     return matter
 
 
@@ -136,11 +141,12 @@ class HugoWriter:
         """Bring the content file in line with the article; True when the file changed.
 
         An article deleted at the source is kept as it is (``keep``), written
-        as a draft (``unpublish``) or its file removed (``remove``), as the
-        Hexo writer does.
+        as a draft (``unpublish``) or its file removed (``remove``), and a
+        re-post of a story is kept, written as a draft with ``duplicate_of``
+        (``mark``) or left out (``skip``), as the Hexo writer does.
         """
         path = self.path(post.qupost_id)
-        if post.deleted and self.options.on_deleted == "remove":
+        if omitted(post, self.options):
             return remove_file(path)
         text = render_hugo_post(post, self.options)
         return write_if_changed(path, text.encode("utf-8"), fsync=self.fsync)

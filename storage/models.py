@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any, ClassVar
 
-from sqlalchemy import DateTime, ForeignKey, Integer, String, Text, TypeDecorator
+from sqlalchemy import BigInteger, DateTime, ForeignKey, Integer, String, Text, TypeDecorator
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -61,6 +61,10 @@ class Post(Base):
     # Plain-text summary for index pages and <meta name="description">.
     description: Mapped[str] = mapped_column(Text, default="")
     content_hash: Mapped[str] = mapped_column(String(64))
+    # The text's MinHash signature (storage.fingerprint), hex; "" when too short to tell.
+    fingerprint: Mapped[str] = mapped_column(Text, default="")
+    # The post that told this story first, when this one tells it again (storage.duplicates).
+    duplicate_of: Mapped[str | None] = mapped_column(String(32))
     first_seen_at: Mapped[datetime]
     crawled_at: Mapped[datetime]
     updated_at: Mapped[datetime | None]
@@ -74,6 +78,33 @@ class PostChannel(Base):
 
     qupost_id: Mapped[str] = mapped_column(String(32), primary_key=True)
     cid: Mapped[int] = mapped_column(Integer, primary_key=True)
+
+
+class PostBand(Base):
+    """The band keys of every post that tells a story first: the near-duplicate index.
+
+    A lookup reads the rows of the new text's band keys, so its cost follows
+    the number of posts sharing a band, not the number stored.
+    """
+
+    __tablename__ = "post_bands"
+    __table_args__ = ({"sqlite_with_rowid": False},)
+
+    key: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    post_id: Mapped[int] = mapped_column(
+        Integer, ForeignKey("posts.id", ondelete="CASCADE"), primary_key=True
+    )
+
+
+class SharedLine(Base):
+    """How many first-telling posts of a source open or close with a line (its boilerplate)."""
+
+    __tablename__ = "shared_lines"
+    __table_args__ = ({"sqlite_with_rowid": False},)
+
+    # A hash of the source (the post's author) and the folded line.
+    key: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    posts: Mapped[int] = mapped_column(Integer, default=0)
 
 
 class Image(Base):

@@ -38,6 +38,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
 from storage.article import Article, ImageRecord
+from storage.duplicates import DuplicateIndex, Story
 from storage.models import Failure, Image, Post, PostChannel, PostImage, Run
 
 logger = logging.getLogger(__name__)
@@ -191,7 +192,10 @@ class RepoTx:
         """Store an article; return "new", "updated" or "unchanged".
 
         A deleted article that comes back is restored: "updated", and its
-        ``updated_at`` moves only when its content changed.
+        ``updated_at`` moves only when its content changed.  A new article
+        that tells a story a stored post told first gets ``duplicate_of``
+        (see ``storage.duplicates``), on the record and in its row; one that
+        already says what it duplicates (a post file read back) keeps that.
         """
         if article.published_at is None or article.crawled_at is None:
             raise StorageError(f"article {article.qupost_id} has no publish or crawl time")
@@ -199,24 +203,45 @@ class RepoTx:
             POST_CHANNELS, [{"qupost_id": article.qupost_id, "cid": c} for c in article.channels]
         )
         digest = content_hash(article.title, article.body_html)
+        index = DuplicateIndex(self.conn)
+        story = index.story(article.sketch, article.body_html, article.author)
+        article.fingerprint = story.fingerprint
         # Insert first: for a new article (the common case) that is the only statement.
-        if self._insert_ignore(POSTS, [self._new_post_row(article, digest)]):
+        post_id = self._insert_post(self._new_post_row(article, digest))
+        if post_id is not None:
             # Just inserted, so it has no old image links to trim.
             self._replace_images(article, trim=False)
+            if article.duplicate_of is None:
+                self._place(index, post_id, article, story)
             return "new"
         current = self._post_row(article.qupost_id)
         if current is None:
             raise StorageError(f"post {article.qupost_id} neither inserted nor found")
+        article.duplicate_of = current.duplicate_of
         if current.content_hash == digest:
-            self._fill_in(article, current)
+            self._fill_in(article, current, index, story)
             return "unchanged" if current.deleted_at is None else "updated"
         self.conn.execute(
             update(POSTS)
             .where(POSTS.c.qupost_id == article.qupost_id)
             .values(self._changed_post_values(article, digest, current))
         )
+        if current.duplicate_of is None:
+            index.lock(story)
+            index.index(current.id, story, replacing=current.fingerprint)
         self._replace_images(article)
         return "updated"
+
+    @staticmethod
+    def _place(index: DuplicateIndex, post_id: int, article: Article, story: Story) -> None:
+        """Record a new post as a duplicate of the story's canonical post, or as its canonical."""
+        index.lock(story)
+        match = index.find(story, exclude=article.qupost_id)
+        if match is not None:
+            index.mark(post_id, match.qupost_id)
+            article.duplicate_of = match.qupost_id
+        else:
+            index.add(post_id, story, article.author)
 
     def _post_row(self, qupost_id: str) -> Any:
         return self.conn.execute(_reads()["post"], {"qupost_id": qupost_id}).first()
@@ -224,14 +249,20 @@ class RepoTx:
     def _cids(self, qupost_id: str) -> tuple[int, ...]:
         return tuple(self.conn.scalars(_reads()["cids"], {"qupost_id": qupost_id}))
 
-    def _fill_in(self, article: Article, current: Any) -> None:
+    def _fill_in(self, article: Article, current: Any, index: DuplicateIndex, story: Story) -> None:
         """Take better metadata from an unchanged article, without marking it updated.
 
         A ``url=`` crawl knows less than a listing: a later listing may bring
         the list's publish time, author or cover for the same text.  An
-        article that was deleted at the source and came back is restored.
+        article that was deleted at the source and came back is restored.  A
+        post stored before fingerprints existed gets its fingerprint, and
+        its bands when it is a canonical post.
         """
         values: dict[str, Any] = {}
+        if not current.fingerprint and story.signature is not None:
+            values["fingerprint"] = story.fingerprint
+            if current.duplicate_of is None:
+                index.add(current.id, story, current.author or article.author)
         if _rank(article.date_source) < _rank(current.date_source):
             values.update(published_at=article.published_at, date_source=article.date_source)
         if article.author and not current.author:
@@ -257,7 +288,8 @@ class RepoTx:
     @staticmethod
     def _changed_post_values(article: Article, digest: str, current: Any) -> dict[str, Any]:
         values = RepoTx._new_post_row(article, digest)
-        del values["qupost_id"], values["first_seen_at"]
+        # Whether it duplicates another post was decided when it was first stored.
+        del values["qupost_id"], values["first_seen_at"], values["duplicate_of"]
         values["updated_at"] = article.crawled_at
         values["deleted_at"] = None
         if _rank(current.date_source) <= _rank(article.date_source):
@@ -380,15 +412,20 @@ class RepoTx:
         query = select(IMAGES.c.path).where(IMAGES.c.status == "stored", IMAGES.c.path.isnot(None))
         return set(self.conn.scalars(query))
 
-    def select_post_ids(self, window: Window, *, deleted: bool = True) -> list[str]:
+    def select_post_ids(
+        self, window: Window, *, deleted: bool = True, duplicates: bool = True
+    ) -> list[str]:
         """The ids inside ``window``, newest first (ties by id).
 
         With ``deleted`` false, articles deleted at the source are left out
-        (and do not count towards ``max_posts``).
+        (and do not count towards ``max_posts``); with ``duplicates`` false,
+        so are re-posts of a story another post told first.
         """
         query = select(POSTS.c.qupost_id)
         if not deleted:
             query = query.where(POSTS.c.deleted_at.is_(None))
+        if not duplicates:
+            query = query.where(POSTS.c.duplicate_of.is_(None))
         if window.since is not None:
             query = query.where(POSTS.c.published_at >= window.since)
         if window.until is not None:
@@ -549,6 +586,14 @@ class RepoTx:
         return groups
 
     # --- helpers -------------------------------------------------------------
+    def _insert_post(self, row: dict[str, Any]) -> int | None:
+        """Insert a post row unless its id is stored; the new row's primary key, or None."""
+        result = self.conn.execute(_statements(self.dialect)["ignore:posts"], row)
+        if self.dialect == "postgresql":
+            keys = result.all()
+            return int(keys[0][0]) if keys else None
+        return int(result.lastrowid) if result.rowcount > 0 else None
+
     def _insert_ignore(self, table: Table, rows: list[dict[str, Any]]) -> int:
         """Insert rows that do not exist yet; return how many were inserted."""
         statement = _statements(self.dialect)[f"ignore:{table.name}"]

@@ -127,7 +127,7 @@ def test_an_older_revision_is_still_upgraded(tmp_path: Path) -> None:
 
         upgrade_schema(engine)
 
-        assert revision_of(engine) == "0003" == SCHEMA_HEAD
+        assert revision_of(engine) == "0004" == SCHEMA_HEAD
         assert "articles_skipped" in runs_columns(engine)
         with engine.connect() as conn:
             assert is_current(conn)
@@ -144,7 +144,7 @@ def test_an_older_revision_is_upgraded_on_postgresql(pg_url: str) -> None:
         upgrade_to(engine, "0001")
         assert "articles_skipped" not in runs_columns(engine)
         upgrade_schema(engine)
-        assert revision_of(engine) == "0003"
+        assert revision_of(engine) == "0004"
         assert "articles_skipped" in runs_columns(engine)
         with engine.connect() as conn:
             differences = compare_metadata(MigrationContext.configure(conn), Base.metadata)

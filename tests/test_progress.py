@@ -17,6 +17,7 @@ SUMMARY = re.compile(
     r"\[qupost.summary\] (?P<level>[A-Z]+): "
     r"qupost run \d+ finished in [\d.]+s: (\d+) new, (\d+) updated, (\d+) unchanged, "
     r"(\d+) deleted, (\d+) failed, (\d+) skipped \(of (\d+) listed\); "
+    r"(?:\d+ of the new are near-duplicates \(\w+\); )?"
     r"images (\d+) downloaded, (\d+) failed; exit status (\d+)"
 )
 

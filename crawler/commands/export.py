@@ -39,6 +39,7 @@ OVERRIDES = {
     "categories": "QUPOST_CATEGORIES",
     "theme": "QUPOST_THEME",
     "abbrlink": "QUPOST_ABBRLINK",
+    "duplicates": "QUPOST_DUPLICATES",
 }
 
 
@@ -72,6 +73,7 @@ class Command(QupostCommand):
         window.add_argument("--until", help="posts published up to this date, that day included")
         window.add_argument("--channels", help="posts listed under these channels: 1,6,科技")
         window.add_argument("--max-posts", help="only the newest N posts")
+        group.add_argument("--duplicates", help="keep, mark or skip posts of re-posted stories")
 
     def run(self, args: list[str], opts: argparse.Namespace) -> None:
         assert self.settings is not None
@@ -134,6 +136,11 @@ class Command(QupostCommand):
             f"{result.images_copied} copied, {result.images_missing} missing) "
             f"into {Path(opts.to).resolve()}"
         )
+        if result.duplicates:
+            print(
+                f"qupost export: {result.duplicates} posts tell a story another post told first "
+                f"(QUPOST_DUPLICATES={config.render.duplicates})"
+            )
         if result.images_missing:
             examples = ", ".join(str(p) for p in result.missing_examples)
             print(
