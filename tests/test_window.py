@@ -14,6 +14,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
+from sqlalchemy import update
 
 from crawler.channels import CHANNELS
 from crawler.config import ConfigError, parse_window
@@ -23,7 +24,7 @@ from storage.article import Article, ImageRecord, ImageRef
 from storage.check import check_catalog, repair_catalog
 from storage.export import ExportResult, export_tree
 from storage.hexo import RenderOptions
-from storage.repository import Repository, Window
+from storage.repository import POSTS, Repository, Window
 from tests.conftest import export_catalog, run_crawl, split_post
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
@@ -335,3 +336,46 @@ def test_hugo_export_takes_the_same_window_and_changes_nothing_twice(
     assert sorted(p.name for p in posts.iterdir()) == [f"qupost-{IDS[i]}.html" for i in (4, 6)]
     assert narrowed.posts_outside == len(IDS) - 2
     assert sorted(p.name for p in static.rglob("*.jpeg")) == [f"{IDS[i]}.jpeg" for i in (4, 6)]
+
+
+def mark_repost(repo: Repository, repost: str, story: str) -> None:
+    with repo.transaction() as tx:
+        tx.conn.execute(update(POSTS).where(POSTS.c.qupost_id == repost).values(duplicate_of=story))
+
+
+@pytest.mark.parametrize("policy", ["keep", "mark", "skip"])
+def test_reposts_follow_the_duplicate_policy_in_both_generators_and_the_newest_n(
+    catalog: tuple[Repository, Path], tmp_path: Path, policy: str
+) -> None:
+    repo, store = catalog
+    mark_repost(repo, IDS[7], IDS[6])
+    options = RenderOptions(tag_names=CHANNELS, duplicates=policy)
+    newest_two = parse_window(SHANGHAI, max_posts="2")
+    blog, site = tmp_path / "blog", tmp_path / "site"
+    export_tree(repo, blog, options, store, window=newest_two)
+    export_tree(repo, site, options, store, window=newest_two, generator="hugo")
+    hugo_posts = site / "content" / "posts"
+    if policy == "keep":
+        assert in_tree(blog) == IDS[6:]
+        hexo, _ = split_post((blog / "_posts" / f"qupost-{IDS[7]}.md").read_text("utf-8"))
+        hugo, _ = split_post((hugo_posts / f"qupost-{IDS[7]}.html").read_text("utf-8"))
+        assert "duplicate_of" not in hexo and "published" not in hexo
+        assert hugo["draft"] is False and "duplicate_of" not in hugo["params"]  # type: ignore[operator]
+    else:
+        # A hidden or missing re-post is not one of the newest posts.
+        assert in_tree(blog) == IDS[5:7]
+        assert sorted(p.name for p in hugo_posts.iterdir()) == [
+            f"qupost-{i}.html" for i in IDS[5:7]
+        ]
+        everything = tmp_path / "all"
+        export_tree(repo, everything, options, store, generator="hugo")
+        export_tree(repo, everything / "hexo", options, store)
+        repost_hugo = everything / "content" / "posts" / f"qupost-{IDS[7]}.html"
+        repost_hexo = everything / "hexo" / "_posts" / f"qupost-{IDS[7]}.md"
+        if policy == "skip":
+            assert not repost_hugo.exists() and not repost_hexo.exists()
+        else:
+            hugo, _ = split_post(repost_hugo.read_text("utf-8"))
+            hexo, _ = split_post(repost_hexo.read_text("utf-8"))
+            assert hugo["draft"] is True and hugo["params"]["duplicate_of"] == IDS[6]  # type: ignore[index]
+            assert hexo["published"] is False and hexo["duplicate_of"] == IDS[6]
