@@ -42,7 +42,7 @@ IMAGES_PER_POST = 3
 START = datetime(2021, 12, 4, tzinfo=UTC)
 
 
-def build(work: Path, n: int) -> tuple[str, Path]:
+def build(work: Path, n: int, image_bytes: tuple[int, int] = IMAGE_BYTES) -> tuple[str, Path]:
     """A catalog of ``n`` posts and the crawl's tree (posts + image store) for it."""
     rng = random.Random(n)
     source = work / "source"
@@ -61,7 +61,7 @@ def build(work: Path, n: int) -> tuple[str, Path]:
                 path = f"{published:%Y/%m/%d}/{qupost_id}{k:02d}.jpeg"
                 target = store / path
                 target.parent.mkdir(parents=True, exist_ok=True)
-                size = rng.randint(*IMAGE_BYTES)
+                size = rng.randint(*image_bytes)
                 target.write_bytes(rng.randbytes(size))
                 images[origin] = ImageRecord(
                     origin, "stored", path, 640, 360, "jpeg", size_bytes=size
@@ -90,7 +90,12 @@ def build(work: Path, n: int) -> tuple[str, Path]:
 
 
 def timed(command: list[str], cwd: Path) -> float:
-    """Seconds ``command`` takes, run from ``cwd`` (whose qupost code it then imports)."""
+    """Seconds ``command`` takes, run from ``cwd`` (whose qupost code it then imports).
+
+    Dirty pages from the previous step are flushed first, so one step's
+    write-back is not timed as the next one's.
+    """
+    os.sync()
     start = time.perf_counter()
     subprocess.run(command, cwd=cwd, check=True, stdout=subprocess.DEVNULL)
     return time.perf_counter() - start
@@ -137,6 +142,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=3, help="rounds per size")
     parser.add_argument("--keep", type=Path, help="build in this folder and keep it")
     parser.add_argument(
+        "--image-bytes",
+        default=f"{IMAGE_BYTES[0]},{IMAGE_BYTES[1]}",
+        help="smallest and largest image, in bytes (default: the photo mix's 50-200 KB)",
+    )
+    parser.add_argument(
         "--compare",
         type=Path,
         help="a checkout of other qupost code (e.g. a git worktree of an older commit) "
@@ -148,7 +158,8 @@ def main(argv: list[str] | None = None) -> int:
         work.mkdir(parents=True, exist_ok=True)
         try:
             start = time.perf_counter()
-            url, source = build(work, n)
+            low, high = (int(v) for v in args.image_bytes.split(","))
+            url, source = build(work, n, (low, high))
             print(f"N={n}: built in {time.perf_counter() - start:.1f} s", flush=True)
             times = measure(url, source, work, args.repeat, args.compare)
         finally:
