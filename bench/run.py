@@ -45,6 +45,7 @@ ROOT = BENCH.parent
 sys.path[:0] = [str(ROOT), str(BENCH)]
 
 from benchsite import POOL_MIXES, PoolImage, build_bench_site, image_pool  # noqa: E402
+from machine import machine_busy  # noqa: E402
 from stages import IMPORTS, OVERHEAD, STAGES, analyse  # noqa: E402
 
 from fakesite.server import FakeServer  # noqa: E402
@@ -139,17 +140,6 @@ def run_measured(
     return proc.returncode, wall, cpu, usage.ru_maxrss / 1024, _self_cpu() - self_before
 
 
-def _machine_busy() -> float:
-    """CPU seconds the whole machine has been busy (Linux /proc/stat), or 0."""
-    try:
-        fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
-    except OSError:
-        return 0.0
-    ticks = [int(f) for f in fields]
-    idle = ticks[3] + (ticks[4] if len(ticks) > 4 else 0)
-    return (sum(ticks[:8]) - idle) / os.sysconf("SC_CLK_TCK")
-
-
 def _self_cpu() -> float:
     usage = resource.getrusage(resource.RUSAGE_SELF)
     return usage.ru_utime + usage.ru_stime
@@ -212,9 +202,9 @@ def measure(
     log = cfg.results / f"{tag}{variant}-{rep}"
     command = command_for(variant, cfg, server, work, pages)
     cwd = work if variant in ("a", "b", "profile-a") else ROOT
-    busy_before = _machine_busy()
+    busy_before = machine_busy()
     code, wall, cpu, rss, site_cpu = run_measured(command, cwd=cwd, timeout=timeout, log=log)
-    other = max(0.0, _machine_busy() - busy_before - cpu - site_cpu)
+    other = max(0.0, machine_busy() - busy_before - cpu - site_cpu)
     run = Run(variant, rep, n, wall, cpu, rss, site_cpu, code, served(server), other)
     check(run, log, n, timeout)
     return run

@@ -47,6 +47,7 @@ ROOT = BENCH.parent
 sys.path[:0] = [str(ROOT), str(BENCH)]
 
 from benchsite import PoolImage, image_pool  # noqa: E402
+from machine import machine_busy  # noqa: E402
 
 from crawler.channels import CHANNELS  # noqa: E402
 from fakesite.site import lorem  # noqa: E402
@@ -213,17 +214,6 @@ class Build:
     @property
     def ok(self) -> bool:
         return self.status == 0 and self.pages == self.posts
-
-
-def machine_busy() -> float:
-    """CPU seconds the whole machine has been busy (Linux /proc/stat), or 0."""
-    try:
-        fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
-    except OSError:
-        return 0.0
-    ticks = [int(f) for f in fields]
-    idle = ticks[3] + (ticks[4] if len(ticks) > 4 else 0)
-    return (sum(ticks[:8]) - idle) / os.sysconf("SC_CLK_TCK")
 
 
 def run_measured(

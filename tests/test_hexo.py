@@ -54,6 +54,7 @@ from fakesite.server import FakeServer
 from fakesite.site import FakeArticle, FakeSite, build_site
 from tests.conftest import CrawlResult, run_crawl, skip_or_fail
 from tests.hexo_pinned import PACKAGE_DIR, HexoInstallFailed, HexoMissing, pinned_node_modules
+from tests.html_pages import one, parse, text_of
 
 pytestmark = pytest.mark.hexo
 
@@ -343,22 +344,8 @@ def landscape(landscape_site: Callable[[str], HexoSite]) -> HexoSite:
 # --- reading pages ---------------------------------------------------------------------------
 
 
-def parse(path: Path) -> lxml.html.HtmlElement:
-    return lxml.html.document_fromstring(path.read_text("utf-8"))
-
-
-def one(tree: lxml.html.HtmlElement, css: str) -> lxml.html.HtmlElement:
-    found = tree.cssselect(css)
-    assert len(found) == 1, f"{css!r} matched {len(found)} elements"
-    return found[0]
-
-
 def expected_title(article: FakeArticle) -> str:
     return re.sub(r"\s+", " ", article.title.replace("''", '"')).strip()
-
-
-def text_of(element: lxml.html.HtmlElement) -> str:
-    return re.sub(r"\s+", " ", element.text_content()).strip()
 
 
 def canonical(fragment: str) -> str:

@@ -50,6 +50,7 @@ from tests.conftest import (
     skip_or_fail,
     split_post,
 )
+from tests.html_pages import one, parse, text_of
 from tests.test_hostile_html import VECTORS, executable_parts
 
 pytestmark = pytest.mark.hugo
@@ -281,20 +282,6 @@ def hugo(hugo_site: Callable[[str], HugoSite]) -> HugoSite:
 
 
 # --- reading pages ---------------------------------------------------------------------------
-
-
-def parse(path: Path) -> lxml.html.HtmlElement:
-    return lxml.html.document_fromstring(path.read_text("utf-8"))
-
-
-def one(tree: lxml.html.HtmlElement, css: str) -> lxml.html.HtmlElement:
-    found = tree.cssselect(css)
-    assert len(found) == 1, f"{css!r} matched {len(found)} elements"
-    return found[0]
-
-
-def text_of(element: lxml.html.HtmlElement) -> str:
-    return re.sub(r"\s+", " ", element.text_content()).strip()
 
 
 def expected_title(article: FakeArticle) -> str:

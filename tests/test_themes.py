@@ -36,6 +36,7 @@ from fakesite.server import FakeServer
 from fakesite.site import FakeArticle, FakeSite
 from storage.themes import PRESETS
 from tests.conftest import ROOT, CrawlResult, export_catalog, run_crawl, split_post
+from tests.html_pages import parse, text_of
 from tests.test_hexo import PACKAGE_DIR, HexoSite, build_hexo_site, install_hexo
 
 pytestmark = pytest.mark.hexo
@@ -279,14 +280,6 @@ def builds(theme_crawl: ThemeCrawl, tmp_path_factory: pytest.TempPathFactory) ->
 
 
 # --- reading pages ----------------------------------------------------------------------------
-
-
-def parse(path: Path) -> lxml.html.HtmlElement:
-    return lxml.html.document_fromstring(path.read_text("utf-8"))
-
-
-def text_of(element: lxml.html.HtmlElement) -> str:
-    return re.sub(r"\s+", " ", element.text_content()).strip()
 
 
 def image_urls(element: lxml.html.HtmlElement) -> list[str]:
