@@ -135,7 +135,7 @@ def test_export_applies_each_policy_to_one_catalog(tmp_path: Path, story_site: F
         target = tmp_path / f"export-{policy}"
         result = export_catalog(db, crawl.source, target, QUPOST_DUPLICATES=policy)
         assert result.returncode == 0, result.stderr
-        assert f"{REPOSTS} posts tell a story another post told first" in result.stdout
+        assert f"{REPOSTS} of the posts tell a story another post told first" in result.stdout
         assert_posts_follow(policy, posts(target), dups)
     # The option wins over the setting, and skip removes the files a keep export wrote.
     target = tmp_path / "export-keep"

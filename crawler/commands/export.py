@@ -138,8 +138,8 @@ class Command(QupostCommand):
         )
         if result.duplicates:
             print(
-                f"qupost export: {result.duplicates} posts tell a story another post told first "
-                f"(QUPOST_DUPLICATES={config.render.duplicates})"
+                f"qupost export: {result.duplicates} of the posts tell a story another post "
+                f"told first (QUPOST_DUPLICATES={config.render.duplicates})"
             )
         if result.images_missing:
             examples = ", ".join(str(p) for p in result.missing_examples)
