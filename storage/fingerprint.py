@@ -30,6 +30,7 @@ lines the source uses as boilerplate.
 
 from __future__ import annotations
 
+import operator
 import re
 import struct
 from collections.abc import Iterable, Sequence
@@ -240,7 +241,9 @@ def band_keys(sig: Sequence[int]) -> list[int]:
 
 def estimate(a: Sequence[int], b: Sequence[int]) -> float:
     """The Jaccard similarity two signatures estimate: the share of bins they agree on."""
-    return sum(x == y for x, y in zip(a, b, strict=True)) / BINS
+    if len(a) != len(b):
+        raise ValueError("signatures of different lengths")
+    return sum(map(operator.eq, a, b)) / BINS
 
 
 def jaccard(a: set[int], b: set[int]) -> float:

@@ -36,7 +36,7 @@ from fakesite.server import FakeServer
 from fakesite.site import FakeArticle, FakeSite
 from storage.themes import PRESETS
 from tests.conftest import ROOT, CrawlResult, export_catalog, run_crawl, split_post
-from tests.html_pages import parse, text_of
+from tests.html_pages import one, parse, text_of
 from tests.test_hexo import PACKAGE_DIR, HexoSite, build_hexo_site, install_hexo
 
 pytestmark = pytest.mark.hexo
@@ -532,3 +532,17 @@ def test_readme_theme_table_matches_the_presets() -> None:
         name: tuple(f"{k}: {str(v).lower()}" for k, v in p.extra) for name, p in PRESETS.items()
     }
     assert rows == {name: p.cover_keys + fixed[name] for name, p in PRESETS.items()}
+
+
+def test_the_updated_date_a_theme_shows_is_the_publish_date_for_an_unchanged_article(
+    builds: Builds, theme_crawl: ThemeCrawl
+) -> None:
+    # Butterfly prints "更新于" with the post's updated time; without an updated key Hexo
+    # would take the file's modification time, the day the post was written.
+    built = builds.theme("butterfly").site
+    for qupost_id, article in theme_crawl.site.articles.items():
+        tree = parse(built.post_page(qupost_id))
+        created = one(tree, "time.post-meta-date-created").get("datetime")
+        updated = one(tree, "time.post-meta-date-updated").get("datetime")
+        want = article.published.astimezone(UTC).isoformat(timespec="milliseconds")
+        assert created == updated == want.replace("+00:00", "Z"), (qupost_id, created, updated)
