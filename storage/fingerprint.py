@@ -243,7 +243,8 @@ def estimate(a: Sequence[int], b: Sequence[int]) -> float:
     """The Jaccard similarity two signatures estimate: the share of bins they agree on."""
     if len(a) != len(b):
         raise ValueError("signatures of different lengths")
-    return sum(map(operator.eq, a, b)) / BINS
+    agreeing: int = sum(map(operator.eq, a, b))
+    return agreeing / BINS
 
 
 def jaccard(a: set[int], b: set[int]) -> float:
