@@ -269,13 +269,23 @@ class DuplicateIndex:
 
     def learned(self, author: str, digests: Sequence[int]) -> frozenset[int]:
         """The digests among ``digests`` that are boilerplate of ``author``'s posts."""
-        if not digests:
-            return frozenset()
-        keys = {line_key(author, d): d for d in digests}
-        found = self.conn.scalars(
-            _queries(self.dialect)["learned"], {"keys": list(keys), "least": SHARED_POSTS}
-        )
-        return frozenset(keys[k] for k in found)
+        return self.learned_many([(author, digests)])[0]
+
+    def learned_many(self, texts: Sequence[tuple[str, Sequence[int]]]) -> list[frozenset[int]]:
+        """``learned`` for several (author, digests) at once, in one query."""
+        owners: dict[int, list[tuple[int, int]]] = {}
+        for i, (author, digests) in enumerate(texts):
+            for d in digests:
+                owners.setdefault(line_key(author, d), []).append((i, d))
+        found: list[set[int]] = [set() for _ in texts]
+        if owners:
+            rows = self.conn.scalars(
+                _queries(self.dialect)["learned"], {"keys": list(owners), "least": SHARED_POSTS}
+            )
+            for key in rows:
+                for i, d in owners[key]:
+                    found[i].add(d)
+        return [frozenset(f) for f in found]
 
     def lock(self, story: Story) -> None:
         """Wait for every other transaction holding one of the story's band keys (PostgreSQL)."""
@@ -303,6 +313,8 @@ class DuplicateIndex:
             _queries(self.dialect)["candidates"], {**keys, "exclude": exclude}
         ).all()
         best: Match | None = None
+        # Candidates the signatures leave in doubt, checked on their texts below.
+        doubtful: list[tuple[Any, Sketch]] = []
         for row in rows:
             theirs = decode(row.fingerprint)
             agree = estimate(story.signature, theirs) if theirs is not None else 0.0
@@ -313,10 +325,14 @@ class DuplicateIndex:
                     best = Match(row.qupost_id, agree, agree)
                 continue
             other = self._stored_sketch(row.qupost_id, row.content_hash)
-            if other is None:
-                continue
-            digests = [line.digest for line in other.lines]
-            skip = story.skip | self.learned(row.author or "", digests)
+            if other is not None:
+                doubtful.append((row, other))
+        # Their sources' learned boilerplate, read in one query for all of them.
+        learned = self.learned_many(
+            [(row.author or "", [line.digest for line in other.lines]) for row, other in doubtful]
+        )
+        for (row, other), theirs_learned in zip(doubtful, learned, strict=True):
+            skip = story.skip | theirs_learned
             same, similarity, containment = same_story(
                 story.sketch.shingles(skip), other.shingles(skip)
             )
