@@ -31,8 +31,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
@@ -45,7 +43,7 @@ ROOT = BENCH.parent
 sys.path[:0] = [str(ROOT), str(BENCH)]
 
 from benchsite import POOL_MIXES, PoolImage, build_bench_site, image_pool  # noqa: E402
-from machine import machine_busy  # noqa: E402
+from machine import machine_busy, run_child  # noqa: E402
 from stages import IMPORTS, OVERHEAD, STAGES, analyse  # noqa: E402
 
 from fakesite.server import FakeServer  # noqa: E402
@@ -126,18 +124,8 @@ def run_measured(
     env.pop("SCRAPY_SETTINGS_MODULE", None)
     self_before = _self_cpu()
     with open(log.with_suffix(".out"), "wb") as out, open(log.with_suffix(".err"), "wb") as err:
-        started = time.perf_counter()
-        proc = subprocess.Popen(command, cwd=cwd, env=env, stdout=out, stderr=err)
-        timer = threading.Timer(timeout, proc.kill)
-        timer.start()
-        try:
-            _pid, status, usage = os.wait4(proc.pid, 0)
-        finally:
-            timer.cancel()
-        wall = time.perf_counter() - started
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    cpu = usage.ru_utime + usage.ru_stime
-    return proc.returncode, wall, cpu, usage.ru_maxrss / 1024, _self_cpu() - self_before
+        child = run_child(command, cwd=cwd, env=env, stdout=out, stderr=err, timeout=timeout)
+    return child.returncode, child.wall, child.cpu, child.peak_rss_mb, _self_cpu() - self_before
 
 
 def _self_cpu() -> float:

@@ -35,7 +35,6 @@ import shutil
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -47,7 +46,7 @@ ROOT = BENCH.parent
 sys.path[:0] = [str(ROOT), str(BENCH)]
 
 from benchsite import PoolImage, image_pool  # noqa: E402
-from machine import machine_busy  # noqa: E402
+from machine import machine_busy, run_child  # noqa: E402
 
 from crawler.channels import CHANNELS  # noqa: E402
 from fakesite.site import lorem  # noqa: E402
@@ -221,27 +220,13 @@ def run_measured(
 ) -> tuple[int, float, float, float, bool, float]:
     """One process's exit status, wall s, CPU s, peak RSS MB (from ``os.wait4``), whether it
     was killed, and the CPU s the rest of the machine used meanwhile."""
-    killed = threading.Event()
     busy = machine_busy()
     with open(log, "wb") as out:
-        started = time.perf_counter()
-        proc = subprocess.Popen(command, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT)
-
-        def kill() -> None:
-            killed.set()
-            proc.kill()
-
-        timer = threading.Timer(timeout, kill)
-        timer.start()
-        try:
-            _pid, status, usage = os.wait4(proc.pid, 0)
-        finally:
-            timer.cancel()
-        wall = time.perf_counter() - started
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    cpu = usage.ru_utime + usage.ru_stime
-    other = max(0.0, machine_busy() - busy - cpu)
-    return proc.returncode, wall, cpu, usage.ru_maxrss / 1024, killed.is_set(), other
+        child = run_child(
+            command, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT, timeout=timeout
+        )
+    other = max(0.0, machine_busy() - busy - child.cpu)
+    return child.returncode, child.wall, child.cpu, child.peak_rss_mb, child.killed, other
 
 
 def count_pages(public: Path) -> int:

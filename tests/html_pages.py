@@ -22,3 +22,8 @@ def one(tree: lxml.html.HtmlElement, css: str) -> lxml.html.HtmlElement:
 def text_of(element: lxml.html.HtmlElement) -> str:
     """The element's text, whitespace folded as a browser shows it."""
     return re.sub(r"\s+", " ", element.text_content()).strip()
+
+
+def expected_title(title: str) -> str:
+    """The title a page shows for a source title: Qutoutiao's '' read as ", whitespace folded."""
+    return re.sub(r"\s+", " ", title.replace("''", '"')).strip()

@@ -50,7 +50,7 @@ from tests.conftest import (
     skip_or_fail,
     split_post,
 )
-from tests.html_pages import one, parse, text_of
+from tests.html_pages import expected_title, one, parse, text_of
 from tests.test_hostile_html import VECTORS, executable_parts
 
 pytestmark = pytest.mark.hugo
@@ -284,10 +284,6 @@ def hugo(hugo_site: Callable[[str], HugoSite]) -> HugoSite:
 # --- reading pages ---------------------------------------------------------------------------
 
 
-def expected_title(article: FakeArticle) -> str:
-    return re.sub(r"\s+", " ", article.title.replace("''", '"')).strip()
-
-
 def measured_size(path: Path) -> str:
     with Image.open(BytesIO(path.read_bytes())) as image:
         return f"{image.width},{image.height}"
@@ -313,7 +309,7 @@ def test_every_post_has_a_page_with_its_exact_title(hugo: HugoSite, crawled: Cra
         day = article.published.astimezone(BEIJING).strftime("%Y/%m/%d")
         assert hugo.url_of(page) == f"/{day}/qupost-{qupost_id}/"
         tree = parse(page)
-        want = expected_title(article)
+        want = expected_title(article.title)
         shown = text_of(one(tree, "h1.post-title"))
         head = one(tree, "title").text_content()
         og = one(tree, 'meta[property="og:title"]').get("content")

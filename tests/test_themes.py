@@ -36,7 +36,7 @@ from fakesite.server import FakeServer
 from fakesite.site import FakeArticle, FakeSite
 from storage.themes import PRESETS
 from tests.conftest import ROOT, CrawlResult, export_catalog, run_crawl, split_post
-from tests.html_pages import one, parse, text_of
+from tests.html_pages import expected_title, one, parse, text_of
 from tests.test_hexo import PACKAGE_DIR, HexoSite, build_hexo_site, install_hexo
 
 pytestmark = pytest.mark.hexo
@@ -314,10 +314,6 @@ def shown_dates(published: datetime) -> tuple[str, ...]:
     return (day.strftime("%Y-%m-%d"), f"{day.year}年{day.month}月{day.day}日")
 
 
-def expected_title(article: FakeArticle) -> str:
-    return re.sub(r"\s+", " ", article.title.replace("''", '"')).strip()
-
-
 def cover_of(build: ThemeBuild, qupost_id: str) -> str | None:
     """The cover URL the post's front matter gives the theme (first of the preset's keys)."""
     matter, _ = build.post(qupost_id)
@@ -431,7 +427,9 @@ def test_post_page_shows_title_date_banner_and_every_image(
         titles = tree.cssselect(spec.title)
         assert len(titles) == 1, f"{theme}: {spec.title!r} matched {len(titles)} on {page}"
         title = titles[0].get(spec.title_attr) if spec.title_attr else text_of(titles[0])
-        assert title == expected_title(article), f"{theme} qupost-{qupost_id}: title {title!r}"
+        assert title == expected_title(article.title), (
+            f"{theme} qupost-{qupost_id}: title {title!r}"
+        )
         dates = tree.cssselect(spec.date)
         assert dates, f"{theme}: no {spec.date!r} on {page}"
         assert any(day in text_of(dates[0]) for day in shown_dates(article.published)), (
@@ -513,7 +511,7 @@ def test_permalink_gives_one_url_per_article_id(
     assert pages == want, f"permalink {rule!r}: post pages {sorted(pages)}, want {sorted(want)}"
     for qupost_id, article in theme_crawl.site.articles.items():
         tree = parse(public / page_of(qupost_id))
-        assert text_of(tree.cssselect("h1.article-title")[0]) == expected_title(article)
+        assert text_of(tree.cssselect("h1.article-title")[0]) == expected_title(article.title)
 
 
 # --- the README ------------------------------------------------------------------------------
